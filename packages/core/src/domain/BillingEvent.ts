@@ -1,0 +1,21 @@
+import { Schema } from "effect"
+import { EpochMillis } from "./Credits.js"
+import { EventId } from "./Ids.js"
+
+export const BillingEventStatus = Schema.Literal("pending", "processed", "failed")
+export type BillingEventStatus = typeof BillingEventStatus.Type
+
+/** A payment provider's event, stored once by its id before anything is applied. */
+export class BillingEvent extends Schema.Class<BillingEvent>("BillingEvent")({
+  id: EventId,
+  provider: Schema.Literal("stripe", "sandbox"),
+  type: Schema.String,
+  /** When the provider created the event; orders events of one object. */
+  createdAt: EpochMillis,
+  payload: Schema.Unknown,
+  receivedAt: EpochMillis,
+  status: BillingEventStatus,
+  attempts: Schema.Int.pipe(Schema.nonNegative()),
+  processedAt: Schema.optional(EpochMillis),
+  lastError: Schema.optional(Schema.String)
+}) {}
