@@ -17,7 +17,7 @@ import { cr, key, projectId } from "./fixtures.js"
 export const sumOfAccounts = (ledger: LedgerService["Type"]) =>
   Effect.map(ledger.trialBalance, (balances) => [...balances.values()].reduce((s, b) => s + b, 0n))
 
-const failureTag = <A, E extends { readonly _tag: string }>(exit: Exit.Exit<A, E>): string =>
+const failureTag = (exit: Exit.Exit<unknown, { readonly _tag: string }>): string =>
   Exit.match(exit, {
     onSuccess: () => "success",
     onFailure: (cause) => (cause._tag === "Fail" ? cause.error._tag : cause._tag)
@@ -284,7 +284,7 @@ export const ledgerContract = (name: string, layer: Layer.Layer<Ledger, unknown>
           Effect.exit(ledger.hold({ idempotencyKey: key(), projectId: p, amount: cr(6), expiresAt: 1_000 })),
           Effect.exit(ledger.withdraw({ idempotencyKey: key(), projectId: p, amount: cr(6), to: fundingAccount, reason: "x" }))
         ])
-        assert.deepStrictEqual(results.map(failureTag), ["InsufficientCredit", "InsufficientCredit"])
+        assert.deepStrictEqual(results.map((r) => failureTag(r)), ["InsufficientCredit", "InsufficientCredit"])
         assert.deepStrictEqual(yield* ledger.trialBalance, before)
       })))
   })

@@ -34,6 +34,7 @@ export const datasetOf = (route: Route, path: string, query: URLSearchParams): s
   try {
     return decodeURIComponent(segment)
   } catch {
-    return undefined
+    // an undecodable id is still an id the caller named: it must not pass as "no dataset"
+    return segment
   }
 }

@@ -1,0 +1,78 @@
+import type { EventId, IncomingEvent } from "@tollgate/core"
+import { BillingEvent, BillingInbox } from "@tollgate/core"
+import { Effect, Layer, Option } from "effect"
+
+interface Stored {
+  readonly event: BillingEvent
+  /**
+   * When the event may next be claimed: unset until first claimed, then the end of its lease,
+   * or the retry time once a failure is recorded.
+   */
+  readonly claimableAt: number | undefined
+}
+
+/** Oldest provider time first (the order the provider meant), then arrival, then id. */
+const oldestFirst = (a: Stored, b: Stored): number =>
+  a.event.createdAt - b.event.createdAt ||
+  a.event.receivedAt - b.event.receivedAt ||
+  (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0)
+
+/**
+ * The billing inbox in process memory. A claim selects and leases its events in one
+ * synchronous block, so two concurrent claims never return the same event, the way
+ * `FOR UPDATE SKIP LOCKED` keeps database workers apart.
+ */
+export const makeMemoryBillingInbox = Effect.sync(() => {
+  const events = new Map<EventId, Stored>()
+
+  const store = Effect.fn("BillingInbox.store")(function*(incoming: IncomingEvent, receivedAt: number) {
+    if (events.has(incoming.id)) return "duplicate" as const
+    const event = new BillingEvent({
+      id: incoming.id,
+      provider: incoming.provider,
+      type: incoming.type,
+      createdAt: incoming.createdAt,
+      payload: incoming.payload,
+      receivedAt,
+      status: "pending",
+      attempts: 0
+    })
+    events.set(event.id, { event, claimableAt: undefined })
+    return "stored" as const
+  })
+
+  const get = Effect.fn("BillingInbox.get")(function*(id: EventId) {
+    return Option.fromNullable(events.get(id)?.event)
+  })
+
+  const claim = Effect.fn("BillingInbox.claim")(
+    function*(options: { readonly now: number; readonly limit: number; readonly leaseMs: number }) {
+      const { leaseMs, limit, now } = options
+      const due = [...events.values()]
+        .filter((s) => s.event.status === "pending" && (s.claimableAt === undefined || s.claimableAt <= now))
+        .sort(oldestFirst)
+        .slice(0, Math.max(0, limit))
+      return due.map((s) => {
+        const event = new BillingEvent({ ...s.event, attempts: s.event.attempts + 1 })
+        events.set(event.id, { event, claimableAt: now + leaseMs })
+        return event
+      })
+    }
+  )
+
+  const complete = Effect.fn("BillingInbox.complete")(function*(id: EventId, at: number) {
+    const stored = events.get(id)
+    if (stored === undefined || stored.event.status === "processed") return
+    events.set(id, { event: new BillingEvent({ ...stored.event, status: "processed", processedAt: at }), claimableAt: undefined })
+  })
+
+  const fail = Effect.fn("BillingInbox.fail")(function*(id: EventId, error: string, retryAt: number) {
+    const stored = events.get(id)
+    if (stored === undefined || stored.event.status === "processed") return
+    events.set(id, { event: new BillingEvent({ ...stored.event, lastError: error }), claimableAt: retryAt })
+  })
+
+  return BillingInbox.of({ store, get, claim, complete, fail })
+})
+
+export const MemoryBillingInboxLive = Layer.effect(BillingInbox, makeMemoryBillingInbox)

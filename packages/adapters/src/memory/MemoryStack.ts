@@ -1,0 +1,23 @@
+import { Ids } from "@tollgate/core"
+import { Layer } from "effect"
+import { MemoryBillingInboxLive } from "./MemoryBillingInbox.js"
+import { MemoryCatalogLive } from "./MemoryCatalog.js"
+import { MemoryKeyStoreLive } from "./MemoryKeyStore.js"
+import { MemoryLedgerLive } from "./MemoryLedger.js"
+import { MemoryOutboxLive } from "./MemoryOutbox.js"
+import { MemoryProjectStoreLive } from "./MemoryProjectStore.js"
+import { MemoryRateLimiterLive } from "./MemoryRateLimiter.js"
+import { MemoryUsageLogLive } from "./MemoryUsageLog.js"
+
+/** Every port in process memory, fresh each time the layer is built. */
+export const MemoryStackLive = Layer.mergeAll(
+  MemoryBillingInboxLive,
+  MemoryCatalogLive,
+  MemoryKeyStoreLive,
+  MemoryLedgerLive,
+  MemoryOutboxLive,
+  MemoryProjectStoreLive,
+  MemoryRateLimiterLive,
+  MemoryUsageLogLive,
+  Ids.Live
+)

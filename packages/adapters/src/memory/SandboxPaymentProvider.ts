@@ -1,0 +1,144 @@
+import type { ChargeOutcome, Credits, OffSessionCharge, ProjectId, TopUpCheckout } from "@tollgate/core"
+import { Fingerprint, PaymentProvider, PaymentProviderError } from "@tollgate/core"
+import { Context, Effect, Layer, Option } from "effect"
+
+/** A checkout the sandbox opened: what a completed payment for it should credit. */
+export interface SandboxCheckoutSession {
+  readonly sessionId: string
+  readonly url: string
+  readonly projectId: ProjectId
+  readonly credits: Credits
+  readonly amountCents: number
+  readonly saveCard: boolean
+  readonly idempotencyKey: string
+}
+
+/** One off-session charge attempt and how it ended. Nothing was actually charged. */
+export interface SandboxCharge {
+  readonly idempotencyKey: string
+  readonly projectId: ProjectId
+  readonly credits: Credits
+  readonly amountCents: number
+  readonly outcome: ChargeOutcome
+}
+
+/** What only a sandbox has: its memory of sessions and charges, and a switch to refuse charges. */
+export class SandboxPaymentControl extends Context.Tag("@tollgate/adapters/SandboxPaymentControl")<
+  SandboxPaymentControl,
+  {
+    readonly session: (sessionId: string) => Effect.Effect<Option.Option<SandboxCheckoutSession>>
+    /** Every session opened, oldest first. */
+    readonly sessions: () => Effect.Effect<ReadonlyArray<SandboxCheckoutSession>>
+    /** Every off-session charge attempt (one per idempotency key), oldest first. */
+    readonly charges: () => Effect.Effect<ReadonlyArray<SandboxCharge>>
+    /** From now on, off-session charges for the project need the customer (as a card asking for 3-D Secure would). */
+    readonly requireCustomerFor: (projectId: ProjectId) => Effect.Effect<void>
+  }
+>() {}
+
+export interface SandboxPaymentProviderOptions {
+  /** Where the sandbox checkout pages are served. */
+  readonly baseUrl?: string | undefined
+}
+
+const defaultBaseUrl = "http://localhost:8080"
+
+/**
+ * SANDBOX PAYMENT PROVIDER: no money moves and no card is seen. Checkouts are remembered so a
+ * sandbox page (or a test) can complete them; off-session charges succeed unless the project
+ * was told to require its customer. Like a real provider, a call replayed with its idempotency
+ * key gets its first answer, and a different request under a used key is refused.
+ */
+export const makeSandboxPaymentProvider = (options: SandboxPaymentProviderOptions = {}) =>
+  Effect.sync(() => {
+    const baseUrl = (options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")
+    const sessions = new Map<string, SandboxCheckoutSession>()
+    const checkoutByKey = new Map<string, { readonly fingerprint: string; readonly session: SandboxCheckoutSession }>()
+    const charges: Array<SandboxCharge> = []
+    const chargeByKey = new Map<string, { readonly fingerprint: string; readonly charge: SandboxCharge }>()
+    const customerRequired = new Set<ProjectId>()
+    let sessionCount = 0
+    let paymentCount = 0
+
+    const validate = (request: { readonly credits: number; readonly amountCents: number; readonly idempotencyKey: string }) =>
+      request.idempotencyKey.length === 0
+        ? Option.some(new PaymentProviderError({ message: "sandbox: an idempotency key is required" }))
+        : !Number.isSafeInteger(request.amountCents) || request.amountCents <= 0
+        ? Option.some(new PaymentProviderError({ message: "sandbox: the amount must be a positive number of cents" }))
+        : request.credits <= 0
+        ? Option.some(new PaymentProviderError({ message: "sandbox: a top-up must buy at least one credit" }))
+        : Option.none()
+
+    const reused = (key: string) =>
+      new PaymentProviderError({ message: `sandbox: idempotency key ${key} was used with different parameters` })
+
+    const createTopUpCheckout = Effect.fn("SandboxPaymentProvider.createTopUpCheckout")(function*(request: TopUpCheckout) {
+      const invalid = validate(request)
+      if (Option.isSome(invalid)) return yield* invalid.value
+      const fingerprint = Fingerprint.fingerprint("checkout", request)
+      const prior = checkoutByKey.get(request.idempotencyKey)
+      if (prior !== undefined) {
+        if (prior.fingerprint !== fingerprint) return yield* reused(request.idempotencyKey)
+        return { sessionId: prior.session.sessionId, url: prior.session.url }
+      }
+      const sessionId = `sbx_cs_${++sessionCount}`
+      const session: SandboxCheckoutSession = {
+        sessionId,
+        url: `${baseUrl}/sandbox/checkout/${sessionId}`,
+        projectId: request.projectId,
+        credits: request.credits,
+        amountCents: request.amountCents,
+        saveCard: request.saveCard,
+        idempotencyKey: request.idempotencyKey
+      }
+      sessions.set(sessionId, session)
+      checkoutByKey.set(request.idempotencyKey, { fingerprint, session })
+      return { sessionId, url: session.url }
+    })
+
+    const chargeOffSession = Effect.fn("SandboxPaymentProvider.chargeOffSession")(function*(request: OffSessionCharge) {
+      const invalid = validate(request)
+      if (Option.isSome(invalid)) return yield* invalid.value
+      const fingerprint = Fingerprint.fingerprint("charge", request)
+      const prior = chargeByKey.get(request.idempotencyKey)
+      if (prior !== undefined) {
+        if (prior.fingerprint !== fingerprint) return yield* reused(request.idempotencyKey)
+        return prior.charge.outcome
+      }
+      const outcome: ChargeOutcome = customerRequired.has(request.projectId)
+        ? { status: "requires_customer", paymentId: undefined, reason: "authentication_required" }
+        : { status: "succeeded", paymentId: `sbx_pi_${++paymentCount}` }
+      const charge: SandboxCharge = {
+        idempotencyKey: request.idempotencyKey,
+        projectId: request.projectId,
+        credits: request.credits,
+        amountCents: request.amountCents,
+        outcome
+      }
+      charges.push(charge)
+      chargeByKey.set(request.idempotencyKey, { fingerprint, charge })
+      return outcome
+    })
+
+    const provider = PaymentProvider.of({ name: "sandbox", createTopUpCheckout, chargeOffSession })
+    const control = SandboxPaymentControl.of({
+      session: (sessionId) => Effect.sync(() => Option.fromNullable(sessions.get(sessionId))),
+      sessions: () => Effect.sync(() => [...sessions.values()]),
+      charges: () => Effect.sync(() => [...charges]),
+      requireCustomerFor: (projectId) => Effect.sync(() => void customerRequired.add(projectId))
+    })
+    return { provider, control }
+  })
+
+/** Provides the sandbox as the PaymentProvider and its controls, over one shared state. */
+export const sandboxPaymentProviderLayer = (
+  options: SandboxPaymentProviderOptions = {}
+): Layer.Layer<PaymentProvider | SandboxPaymentControl> =>
+  Layer.effectContext(
+    Effect.map(
+      makeSandboxPaymentProvider(options),
+      ({ control, provider }) => Context.make(PaymentProvider, provider).pipe(Context.add(SandboxPaymentControl, control))
+    )
+  )
+
+export const SandboxPaymentProviderLive = sandboxPaymentProviderLayer()

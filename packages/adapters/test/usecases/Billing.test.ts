@@ -1,0 +1,118 @@
+import { assert, describe, it } from "@effect/vitest"
+import type { BillingAction, EventId, IdempotencyKey, ProjectId } from "@tollgate/core"
+import { Billing, BillingInbox, Ledger } from "@tollgate/core"
+import { Effect, Exit, FastCheck as fc, TestClock } from "effect"
+import { sumOfAccounts } from "../contracts/LedgerContract.js"
+import { demoTenant, UseCasesLive } from "./support.js"
+
+const event = (id: string, action: BillingAction | Record<string, unknown>, createdAt = 0) => ({
+  id: id as EventId,
+  provider: "sandbox" as const,
+  type: "_tag" in action ? String(action._tag) : "unknown",
+  createdAt,
+  payload: "_tag" in action ? { action } : action
+})
+
+const purchase = (projectId: ProjectId, credits: number, paymentId: string): BillingAction => ({
+  _tag: "CreditsPurchased",
+  projectId,
+  credits: credits as any,
+  paymentId
+})
+
+describe("Billing", () => {
+  it.effect("a purchase event grants once, whatever the duplicates, and two events about one payment grant once", () =>
+    Effect.gen(function*() {
+      const billing = yield* Billing
+      const ledger = yield* Ledger
+      const { projectId } = yield* demoTenant("basic", 0)
+      assert.strictEqual(yield* billing.applyBillingEvent(event("evt_1", purchase(projectId, 500, "pi_1"))), "applied")
+      assert.strictEqual(yield* billing.applyBillingEvent(event("evt_1", purchase(projectId, 500, "pi_1"))), "duplicate")
+      assert.strictEqual(yield* billing.applyBillingEvent(event("evt_2", purchase(projectId, 500, "pi_1"))), "applied")
+      assert.strictEqual((yield* ledger.balance(projectId)).balance, 500)
+      assert.strictEqual(((yield* (yield* BillingInbox).get("evt_2" as EventId)) as any).value.status, "processed")
+    }).pipe(Effect.provide(UseCasesLive)))
+
+  it.effect("a renewal grants the period's allowance expiring at the period end; a reversal takes back what is left", () =>
+    Effect.gen(function*() {
+      const billing = yield* Billing
+      const ledger = yield* Ledger
+      const { projectId } = yield* demoTenant("basic", 0)
+      yield* billing.applyBillingEvent(
+        event("evt_r", { _tag: "AllowanceRenewed", projectId, credits: 5_000 as any, periodEnd: 30_000, invoiceId: "in_1" })
+      )
+      assert.strictEqual((yield* ledger.grants(projectId))[0]?.expiresAt, 30_000)
+      yield* billing.applyBillingEvent(
+        event("evt_x", { _tag: "CreditsReversed", projectId, credits: 7_000 as any, reversalId: "re_1", reason: "refund" })
+      )
+      assert.strictEqual((yield* ledger.balance(projectId)).balance, 0)
+      assert.strictEqual(yield* sumOfAccounts(ledger), 0n)
+    }).pipe(Effect.provide(UseCasesLive)))
+
+  it.effect("unknown event types are stored and acknowledged; nothing moves", () =>
+    Effect.gen(function*() {
+      const billing = yield* Billing
+      assert.strictEqual(yield* billing.applyBillingEvent(event("evt_u", { object: "customer" })), "ignored")
+      const stored = yield* (yield* BillingInbox).get("evt_u" as EventId)
+      assert.strictEqual((stored as any).value.status, "processed")
+      assert.strictEqual(yield* sumOfAccounts(yield* Ledger), 0n)
+    }).pipe(Effect.provide(UseCasesLive)))
+
+  it.effect("an operator grant needs an existing project", () =>
+    Effect.gen(function*() {
+      const billing = yield* Billing
+      const missing = yield* Effect.exit(billing.grantCredits({
+        idempotencyKey: "g1" as IdempotencyKey,
+        projectId: "nobody" as ProjectId,
+        amount: 5 as any,
+        source: "adjustment",
+        reason: "goodwill"
+      }))
+      assert.isTrue(Exit.isFailure(missing))
+    }).pipe(Effect.provide(UseCasesLive)))
+
+  it.effect("an event whose worker died is claimed again after its lease and applied once", () =>
+    Effect.gen(function*() {
+      const billing = yield* Billing
+      const inbox = yield* BillingInbox
+      const ledger = yield* Ledger
+      const { projectId } = yield* demoTenant("basic", 0)
+      const e = event("evt_c", purchase(projectId, 300, "pi_c"))
+      yield* inbox.store(e, 0)
+      // a worker claims it and dies before completing
+      const first = yield* inbox.claim({ now: 0, limit: 10, leaseMs: 5_000 })
+      assert.strictEqual(first.length, 1)
+      assert.strictEqual((yield* billing.processPending({ limit: 10, leaseMs: 5_000 })).length, 0)
+      yield* TestClock.setTime(5_000)
+      assert.deepStrictEqual(yield* billing.processPending({ limit: 10, leaseMs: 5_000 }), ["applied"])
+      assert.deepStrictEqual(yield* billing.processPending({ limit: 10, leaseMs: 5_000 }), [])
+      assert.strictEqual((yield* ledger.balance(projectId)).balance, 300)
+    }).pipe(Effect.provide(UseCasesLive)))
+
+  it.effect.prop(
+    "any duplication and order of purchase events ends with each payment granted exactly once",
+    {
+      payments: fc.uniqueArray(fc.integer({ min: 1, max: 1_000 }), { minLength: 1, maxLength: 6 }),
+      deliveries: fc.array(fc.record({ payment: fc.nat(), viaSecondEvent: fc.boolean() }), { minLength: 1, maxLength: 20 })
+    },
+    ({ deliveries, payments }) =>
+      Effect.gen(function*() {
+        const billing = yield* Billing
+        const ledger = yield* Ledger
+        const { projectId } = yield* demoTenant("basic", 0)
+        const delivered = new Set<number>()
+        for (const d of deliveries) {
+          const i = d.payment % payments.length
+          const amount = payments[i]!
+          // Stripe sends two events per top-up (session completed, intent succeeded), each possibly many times
+          const id = `${d.viaSecondEvent ? "evt_pi" : "evt_cs"}_${i}`
+          yield* billing.applyBillingEvent(event(id, purchase(projectId, amount, `pay_${i}`)))
+          delivered.add(i)
+        }
+        const expected = [...delivered].reduce((s, i) => s + payments[i]!, 0)
+        assert.strictEqual((yield* ledger.balance(projectId)).balance, expected)
+        assert.strictEqual(yield* sumOfAccounts(ledger), 0n)
+      }).pipe(Effect.provide(UseCasesLive)),
+    { fastCheck: { numRuns: 1_000 } }
+  )
+})
