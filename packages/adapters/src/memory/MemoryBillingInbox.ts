@@ -63,7 +63,10 @@ export const makeMemoryBillingInbox = Effect.sync(() => {
   const complete = Effect.fn("BillingInbox.complete")(function*(id: EventId, at: number) {
     const stored = events.get(id)
     if (stored === undefined || stored.event.status === "processed") return
-    events.set(id, { event: new BillingEvent({ ...stored.event, status: "processed", processedAt: at }), claimableAt: undefined })
+    events.set(id, {
+      event: new BillingEvent({ ...stored.event, status: "processed", processedAt: at }),
+      claimableAt: undefined
+    })
   })
 
   const fail = Effect.fn("BillingInbox.fail")(function*(id: EventId, error: string, retryAt: number) {

@@ -22,8 +22,8 @@ import type {
   WithdrawResult
 } from "@tollgate/core"
 import {
-  accountKind,
   AccountId as AccountIdSchema,
+  accountKind,
   DrawDown,
   expiredAccount,
   Fingerprint,
@@ -47,6 +47,10 @@ type Outcome<A, E> = Either.Either<A, E>
 
 const isAccountId = Schema.is(AccountIdSchema)
 
+/** Amounts arrive typed as Credits but are checked again: a fraction must be refused, not stored. */
+const isAmount = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
+const isPositive = (n: number): boolean => isAmount(n) && n > 0
+
 /**
  * The ledger in process memory. Every write runs as one synchronous block between reading the
  * clock and returning, so fibers interleave only between whole writes: the same atomicity a
@@ -59,7 +63,10 @@ export const makeMemoryLedger = Effect.sync(() => {
   const pendingOf = new Map<ProjectId, number>()
   const journal = new Map<ProjectId, Array<Transaction>>()
   const balances = new Map<AccountId, bigint>()
-  const remembered = new Map<IdempotencyKey, { readonly fingerprint: string; readonly outcome: Outcome<unknown, unknown> }>()
+  const remembered = new Map<
+    IdempotencyKey,
+    { readonly fingerprint: string; readonly outcome: Outcome<unknown, unknown> }
+  >()
   let sequence = 0
   const nextId = (prefix: string) => `${prefix}_${(++sequence).toString(36).padStart(8, "0")}`
 
@@ -127,6 +134,20 @@ export const makeMemoryLedger = Effect.sync(() => {
     return outcome
   }
 
+  const insufficient = (
+    request: { readonly projectId: ProjectId; readonly amount: number },
+    projectLots: ReadonlyArray<Grant>,
+    now: number
+  ) =>
+    Either.left(
+      new InsufficientCredit({
+        code: "insufficient_credit",
+        projectId: request.projectId,
+        requested: request.amount,
+        available: DrawDown.available(projectLots, now)
+      })
+    )
+
   const invalid = (message: string) => Either.left(new InvalidLedgerRequest({ code: "invalid_request", message }))
 
   const atomically = <A, E>(f: (now: number) => Outcome<A, E>): Effect.Effect<A, E> =>
@@ -135,7 +156,7 @@ export const makeMemoryLedger = Effect.sync(() => {
   const grant = (request: GrantRequest) =>
     atomically((now) =>
       idempotent("grant", request, (): Outcome<GrantResult, InvalidLedgerRequest> => {
-        if (request.amount <= 0) return invalid("a grant must be positive")
+        if (!isPositive(request.amount)) return invalid("a grant must be a positive whole number of credits")
         if (request.expiresAt !== undefined && request.expiresAt <= now) return invalid("a grant must expire after now")
         const lot = new Grant({
           id: nextId("grant") as GrantId,
@@ -159,20 +180,11 @@ export const makeMemoryLedger = Effect.sync(() => {
   const hold = (request: HoldRequest) =>
     atomically((now) =>
       idempotent("hold", request, (): Outcome<HoldResult, InvalidLedgerRequest | InsufficientCredit> => {
-        if (request.amount <= 0) return invalid("a hold must be positive")
+        if (!isPositive(request.amount)) return invalid("a hold must be a positive whole number of credits")
         if (request.expiresAt <= now) return invalid("a hold must expire after now")
         const projectLots = lots(request.projectId)
         const allocations = DrawDown.allocate(projectLots, request.amount, now)
-        if (Option.isNone(allocations)) {
-          return Either.left(
-            new InsufficientCredit({
-              code: "insufficient_credit",
-              projectId: request.projectId,
-              requested: request.amount,
-              available: DrawDown.available(projectLots, now)
-            })
-          )
-        }
+        if (Option.isNone(allocations)) return insufficient(request, projectLots, now)
         for (const a of allocations.value) adjustLot(a, -a.amount)
         adjustPending(request.projectId, request.amount)
         const created = new Hold({
@@ -190,7 +202,13 @@ export const makeMemoryLedger = Effect.sync(() => {
     )
 
   /** Resolves a pending hold: consumed allocations stay spent, released ones return to their lots. */
-  const resolve = (held: Hold, status: Hold["status"], captured: number, now: number, transactionId?: TransactionId) => {
+  const resolve = (
+    held: Hold,
+    status: Hold["status"],
+    captured: number,
+    now: number,
+    transactionId?: TransactionId
+  ) => {
     const { released } = DrawDown.splitAllocations(held.allocations, captured)
     for (const a of released) adjustLot(a, a.amount)
     adjustPending(held.projectId, -held.amount)
@@ -216,8 +234,13 @@ export const makeMemoryLedger = Effect.sync(() => {
         Either.gen(function*() {
           const paid = request.payees.reduce((s, p) => s + p.amount, 0)
           if (paid !== request.amount) return yield* invalid("payees must add up to the captured amount")
-          if (request.payees.some((p) => !isAccountId(p.account) || accountKind(p.account) === "wallet" || p.amount < 0)) {
-            return yield* invalid("a payee must be a non-wallet account with a non-negative amount")
+          if (
+            !isAmount(request.amount) ||
+            request.payees.some((p) =>
+              !isAccountId(p.account) || accountKind(p.account) === "wallet" || !isAmount(p.amount)
+            )
+          ) {
+            return yield* invalid("a payee must be a non-wallet account with a whole, non-negative amount")
           }
           const held = yield* findHold(request.holdId)
           yield* HoldTransition.transition(held, { _tag: "capture", amount: request.amount }, now)
@@ -249,22 +272,13 @@ export const makeMemoryLedger = Effect.sync(() => {
   const withdraw = (request: WithdrawRequest) =>
     atomically((now) =>
       idempotent("withdraw", request, (): Outcome<WithdrawResult, InvalidLedgerRequest | InsufficientCredit> => {
-        if (request.amount <= 0) return invalid("a withdrawal must be positive")
+        if (!isPositive(request.amount)) return invalid("a withdrawal must be a positive whole number of credits")
         if (!isAccountId(request.to) || accountKind(request.to) === "wallet") {
           return invalid("credit must be withdrawn to a non-wallet account")
         }
         const projectLots = lots(request.projectId)
         const allocations = DrawDown.allocate(projectLots, request.amount, now, request.partial === true)
-        if (Option.isNone(allocations)) {
-          return Either.left(
-            new InsufficientCredit({
-              code: "insufficient_credit",
-              projectId: request.projectId,
-              requested: request.amount,
-              available: DrawDown.available(projectLots, now)
-            })
-          )
-        }
+        if (Option.isNone(allocations)) return insufficient(request, projectLots, now)
         for (const a of allocations.value) adjustLot(a, -a.amount)
         const withdrawn = DrawDown.sumAllocations(allocations.value)
         const transaction = withdrawn === 0 ? undefined : post(
@@ -284,7 +298,9 @@ export const makeMemoryLedger = Effect.sync(() => {
       let count = 0
       let amount = 0
       for (const held of holds.values()) {
-        if (held.status !== "pending" || Either.isLeft(HoldTransition.transition(held, { _tag: "expire" }, now))) continue
+        if (held.status !== "pending" || Either.isLeft(HoldTransition.transition(held, { _tag: "expire" }, now))) {
+          continue
+        }
         resolve(held, "expired", 0, now)
         count++
         amount += held.amount

@@ -11,7 +11,8 @@ interface Stored {
 
 /** Longest waiting first, then by id so every adapter claims in one order. */
 const oldestFirst = (a: Stored, b: Stored): number =>
-  a.message.availableAt - b.message.availableAt || (a.message.id < b.message.id ? -1 : a.message.id > b.message.id ? 1 : 0)
+  a.message.availableAt - b.message.availableAt ||
+  (a.message.id < b.message.id ? -1 : a.message.id > b.message.id ? 1 : 0)
 
 /**
  * The outbox in process memory. A claimed message's `availableAt` moves to the end of its
@@ -24,7 +25,11 @@ export const makeMemoryOutbox = Effect.sync(() => {
   const enqueue = Effect.fn("Outbox.enqueue")(function*(message: Omit<OutboxMessage, "attempts">) {
     if (messages.has(message.id)) return "exists" as const
     const { availableAt, id, payload, projectId, topic } = message
-    messages.set(id, { message: { id, projectId, topic, payload, availableAt, attempts: 0 }, delivered: false, lastError: undefined })
+    messages.set(id, {
+      message: { id, projectId, topic, payload, availableAt, attempts: 0 },
+      delivered: false,
+      lastError: undefined
+    })
     return "created" as const
   })
 

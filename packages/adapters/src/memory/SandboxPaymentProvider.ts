@@ -60,7 +60,9 @@ export const makeSandboxPaymentProvider = (options: SandboxPaymentProviderOption
     let sessionCount = 0
     let paymentCount = 0
 
-    const validate = (request: { readonly credits: number; readonly amountCents: number; readonly idempotencyKey: string }) =>
+    const validate = (
+      request: { readonly credits: number; readonly amountCents: number; readonly idempotencyKey: string }
+    ) =>
       request.idempotencyKey.length === 0
         ? Option.some(new PaymentProviderError({ message: "sandbox: an idempotency key is required" }))
         : !Number.isSafeInteger(request.amountCents) || request.amountCents <= 0
@@ -72,29 +74,31 @@ export const makeSandboxPaymentProvider = (options: SandboxPaymentProviderOption
     const reused = (key: string) =>
       new PaymentProviderError({ message: `sandbox: idempotency key ${key} was used with different parameters` })
 
-    const createTopUpCheckout = Effect.fn("SandboxPaymentProvider.createTopUpCheckout")(function*(request: TopUpCheckout) {
-      const invalid = validate(request)
-      if (Option.isSome(invalid)) return yield* invalid.value
-      const fingerprint = Fingerprint.fingerprint("checkout", request)
-      const prior = checkoutByKey.get(request.idempotencyKey)
-      if (prior !== undefined) {
-        if (prior.fingerprint !== fingerprint) return yield* reused(request.idempotencyKey)
-        return { sessionId: prior.session.sessionId, url: prior.session.url }
+    const createTopUpCheckout = Effect.fn("SandboxPaymentProvider.createTopUpCheckout")(
+      function*(request: TopUpCheckout) {
+        const invalid = validate(request)
+        if (Option.isSome(invalid)) return yield* invalid.value
+        const fingerprint = Fingerprint.fingerprint("checkout", request)
+        const prior = checkoutByKey.get(request.idempotencyKey)
+        if (prior !== undefined) {
+          if (prior.fingerprint !== fingerprint) return yield* reused(request.idempotencyKey)
+          return { sessionId: prior.session.sessionId, url: prior.session.url }
+        }
+        const sessionId = `sbx_cs_${++sessionCount}`
+        const session: SandboxCheckoutSession = {
+          sessionId,
+          url: `${baseUrl}/sandbox/checkout/${sessionId}`,
+          projectId: request.projectId,
+          credits: request.credits,
+          amountCents: request.amountCents,
+          saveCard: request.saveCard,
+          idempotencyKey: request.idempotencyKey
+        }
+        sessions.set(sessionId, session)
+        checkoutByKey.set(request.idempotencyKey, { fingerprint, session })
+        return { sessionId, url: session.url }
       }
-      const sessionId = `sbx_cs_${++sessionCount}`
-      const session: SandboxCheckoutSession = {
-        sessionId,
-        url: `${baseUrl}/sandbox/checkout/${sessionId}`,
-        projectId: request.projectId,
-        credits: request.credits,
-        amountCents: request.amountCents,
-        saveCard: request.saveCard,
-        idempotencyKey: request.idempotencyKey
-      }
-      sessions.set(sessionId, session)
-      checkoutByKey.set(request.idempotencyKey, { fingerprint, session })
-      return { sessionId, url: session.url }
-    })
+    )
 
     const chargeOffSession = Effect.fn("SandboxPaymentProvider.chargeOffSession")(function*(request: OffSessionCharge) {
       const invalid = validate(request)
@@ -137,7 +141,8 @@ export const sandboxPaymentProviderLayer = (
   Layer.effectContext(
     Effect.map(
       makeSandboxPaymentProvider(options),
-      ({ control, provider }) => Context.make(PaymentProvider, provider).pipe(Context.add(SandboxPaymentControl, control))
+      ({ control, provider }) =>
+        Context.make(PaymentProvider, provider).pipe(Context.add(SandboxPaymentControl, control))
     )
   )
 

@@ -23,7 +23,7 @@ const failureTag = (exit: Exit.Exit<unknown, { readonly _tag: string }>): string
     onFailure: (cause) => (cause._tag === "Fail" ? cause.error._tag : cause._tag)
   })
 
-const failureCode = <A, E>(exit: Exit.Exit<A, E>): string | undefined =>
+const failureCode = (exit: Exit.Exit<unknown, unknown>): string | undefined =>
   Exit.isFailure(exit) && exit.cause._tag === "Fail" ? (exit.cause.error as { code?: string }).code : undefined
 
 /**
@@ -70,17 +70,52 @@ export const ledgerContract = (name: string, layer: Layer.Layer<Ledger, unknown>
         const ledger = yield* Ledger
         const p = projectId()
         yield* TestClock.setTime(1_000)
-        const zero = yield* Effect.exit(ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(0), source: "promotion" }))
+        const zero = yield* Effect.exit(
+          ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(0), source: "promotion" })
+        )
         const past = yield* Effect.exit(
           ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(5), source: "promotion", expiresAt: 1_000 })
         )
-        const hold = yield* Effect.exit(ledger.hold({ idempotencyKey: key(), projectId: p, amount: cr(1), expiresAt: 500 }))
+        const hold = yield* Effect.exit(
+          ledger.hold({ idempotencyKey: key(), projectId: p, amount: cr(1), expiresAt: 500 })
+        )
         assert.deepStrictEqual([failureCode(zero), failureCode(past), failureCode(hold)], [
           "invalid_request",
           "invalid_request",
           "invalid_request"
         ])
         assert.strictEqual((yield* ledger.balance(p)).balance, 0)
+      })))
+
+    it.effect("fractional or unsafe amounts are refused as invalid, never stored", () =>
+      run(Effect.gen(function*() {
+        const ledger = yield* Ledger
+        const p = projectId()
+        yield* ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(10), source: "purchase" })
+        const { hold } = yield* ledger.hold({ idempotencyKey: key(), projectId: p, amount: cr(4), expiresAt: 60_000 })
+        const exits = [
+          yield* Effect.exit(
+            ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(1.5), source: "purchase" })
+          ),
+          yield* Effect.exit(
+            ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(2 ** 53), source: "purchase" })
+          ),
+          yield* Effect.exit(ledger.hold({ idempotencyKey: key(), projectId: p, amount: cr(0.5), expiresAt: 60_000 })),
+          yield* Effect.exit(
+            ledger.capture({
+              idempotencyKey: key(),
+              holdId: hold.id,
+              amount: cr(1.5),
+              payees: [{ account: revenueAccount, amount: cr(1.5) }]
+            })
+          ),
+          yield* Effect.exit(
+            ledger.withdraw({ idempotencyKey: key(), projectId: p, amount: cr(0.1), to: fundingAccount, reason: "x" })
+          )
+        ]
+        assert.deepStrictEqual(exits.map((e) => failureCode(e)), Array(5).fill("invalid_request"))
+        const b = yield* ledger.balance(p)
+        assert.deepStrictEqual([b.balance, b.available, b.pending], [10, 6, 4])
       })))
 
     it.effect("a hold reserves credit: available drops, the balance does not", () =>
@@ -102,11 +137,18 @@ export const ledgerContract = (name: string, layer: Layer.Layer<Ledger, unknown>
         yield* ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(10), source: "purchase" })
         yield* ledger.hold({ idempotencyKey: key(), projectId: p, amount: cr(8), expiresAt: 60_000 })
         const k = key()
-        const refused = yield* Effect.exit(ledger.hold({ idempotencyKey: k, projectId: p, amount: cr(3), expiresAt: 60_000 }))
+        const refused = yield* Effect.exit(
+          ledger.hold({ idempotencyKey: k, projectId: p, amount: cr(3), expiresAt: 60_000 })
+        )
         assert.strictEqual(failureCode(refused), "insufficient_credit")
-        assert.strictEqual(Exit.isFailure(refused) && refused.cause._tag === "Fail" && (refused.cause.error as any).available, 2)
+        assert.strictEqual(
+          Exit.isFailure(refused) && refused.cause._tag === "Fail" && (refused.cause.error as any).available,
+          2
+        )
         yield* ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(10), source: "purchase" })
-        const replay = yield* Effect.exit(ledger.hold({ idempotencyKey: k, projectId: p, amount: cr(3), expiresAt: 60_000 }))
+        const replay = yield* Effect.exit(
+          ledger.hold({ idempotencyKey: k, projectId: p, amount: cr(3), expiresAt: 60_000 })
+        )
         assert.strictEqual(failureCode(replay), "insufficient_credit")
         assert.strictEqual((yield* ledger.balance(p)).available, 12)
       })))
@@ -123,7 +165,10 @@ export const ledgerContract = (name: string, layer: Layer.Layer<Ledger, unknown>
           idempotencyKey: key(),
           holdId: hold.id,
           amount: cr(25),
-          payees: [{ account: earningsAccount(contributor), amount: cr(7) }, { account: revenueAccount, amount: cr(18) }]
+          payees: [{ account: earningsAccount(contributor), amount: cr(7) }, {
+            account: revenueAccount,
+            amount: cr(18)
+          }]
         })
         assert.strictEqual(c.code, "created")
         assert.strictEqual(c.hold.status, "captured")
@@ -143,15 +188,30 @@ export const ledgerContract = (name: string, layer: Layer.Layer<Ledger, unknown>
         yield* ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(100), source: "purchase" })
         const { hold } = yield* ledger.hold({ idempotencyKey: key(), projectId: p, amount: cr(10), expiresAt: 60_000 })
         const uneven = yield* Effect.exit(
-          ledger.capture({ idempotencyKey: key(), holdId: hold.id, amount: cr(10), payees: [{ account: revenueAccount, amount: cr(9) }] })
+          ledger.capture({
+            idempotencyKey: key(),
+            holdId: hold.id,
+            amount: cr(10),
+            payees: [{ account: revenueAccount, amount: cr(9) }]
+          })
         )
         assert.strictEqual(failureCode(uneven), "invalid_request")
         const toWallet = yield* Effect.exit(
-          ledger.capture({ idempotencyKey: key(), holdId: hold.id, amount: cr(10), payees: [{ account: walletAccount(p), amount: cr(10) }] })
+          ledger.capture({
+            idempotencyKey: key(),
+            holdId: hold.id,
+            amount: cr(10),
+            payees: [{ account: walletAccount(p), amount: cr(10) }]
+          })
         )
         assert.strictEqual(failureCode(toWallet), "invalid_request")
         const over = yield* Effect.exit(
-          ledger.capture({ idempotencyKey: key(), holdId: hold.id, amount: cr(11), payees: [{ account: revenueAccount, amount: cr(11) }] })
+          ledger.capture({
+            idempotencyKey: key(),
+            holdId: hold.id,
+            amount: cr(11),
+            payees: [{ account: revenueAccount, amount: cr(11) }]
+          })
         )
         assert.strictEqual(failureCode(over), "exceeds_hold")
         assert.strictEqual((yield* ledger.getHold(hold.id)).status, "pending")
@@ -169,13 +229,22 @@ export const ledgerContract = (name: string, layer: Layer.Layer<Ledger, unknown>
         yield* ledger.capture({ idempotencyKey: capKey, holdId: a.id, amount: cr(10), payees: pay })
         const replay = yield* ledger.capture({ idempotencyKey: capKey, holdId: a.id, amount: cr(10), payees: pay })
         assert.strictEqual(replay.code, "exists")
-        const twice = yield* Effect.exit(ledger.capture({ idempotencyKey: key(), holdId: a.id, amount: cr(10), payees: pay }))
+        const twice = yield* Effect.exit(
+          ledger.capture({ idempotencyKey: key(), holdId: a.id, amount: cr(10), payees: pay })
+        )
         assert.strictEqual(failureCode(twice), "hold_already_captured")
         const voidAfter = yield* Effect.exit(ledger.void({ idempotencyKey: key(), holdId: a.id }))
         assert.strictEqual(failureCode(voidAfter), "hold_already_captured")
         const v = yield* ledger.void({ idempotencyKey: key(), holdId: b.id })
         assert.strictEqual(v.hold.status, "voided")
-        const capAfter = yield* Effect.exit(ledger.capture({ idempotencyKey: key(), holdId: b.id, amount: cr(1), payees: [{ account: revenueAccount, amount: cr(1) }] }))
+        const capAfter = yield* Effect.exit(
+          ledger.capture({
+            idempotencyKey: key(),
+            holdId: b.id,
+            amount: cr(1),
+            payees: [{ account: revenueAccount, amount: cr(1) }]
+          })
+        )
         assert.strictEqual(failureCode(capAfter), "hold_already_voided")
         const missing = yield* Effect.exit(ledger.void({ idempotencyKey: key(), holdId: "hold_nope" as any }))
         assert.strictEqual(failureCode(missing), "hold_not_found")
@@ -195,7 +264,12 @@ export const ledgerContract = (name: string, layer: Layer.Layer<Ledger, unknown>
         assert.strictEqual(early.count >= 0, true)
         yield* TestClock.setTime(15_000)
         const late = yield* Effect.exit(
-          ledger.capture({ idempotencyKey: key(), holdId: hold.id, amount: cr(20), payees: [{ account: revenueAccount, amount: cr(20) }] })
+          ledger.capture({
+            idempotencyKey: key(),
+            holdId: hold.id,
+            amount: cr(20),
+            payees: [{ account: revenueAccount, amount: cr(20) }]
+          })
         )
         assert.strictEqual(failureCode(late), "hold_expired")
         yield* ledger.expireHolds(15_000)
@@ -210,13 +284,37 @@ export const ledgerContract = (name: string, layer: Layer.Layer<Ledger, unknown>
       run(Effect.gen(function*() {
         const ledger = yield* Ledger
         const p = projectId()
-        const purchase = yield* ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(100), source: "purchase" })
-        const late = yield* ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(10), source: "promotion", expiresAt: 90_000 })
-        const soon = yield* ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(10), source: "plan_allowance", expiresAt: 50_000 })
+        const purchase = yield* ledger.grant({
+          idempotencyKey: key(),
+          projectId: p,
+          amount: cr(100),
+          source: "purchase"
+        })
+        const late = yield* ledger.grant({
+          idempotencyKey: key(),
+          projectId: p,
+          amount: cr(10),
+          source: "promotion",
+          expiresAt: 90_000
+        })
+        const soon = yield* ledger.grant({
+          idempotencyKey: key(),
+          projectId: p,
+          amount: cr(10),
+          source: "plan_allowance",
+          expiresAt: 50_000
+        })
         const { hold } = yield* ledger.hold({ idempotencyKey: key(), projectId: p, amount: cr(15), expiresAt: 40_000 })
-        assert.deepStrictEqual(hold.allocations.map((a) => [a.grantId, a.amount]), [[soon.grant.id, 10], [late.grant.id, 5]])
+        assert.deepStrictEqual(hold.allocations.map((a) => [a.grantId, a.amount]), [[soon.grant.id, 10], [
+          late.grant.id,
+          5
+        ]])
         const lots = new Map((yield* ledger.grants(p)).map((g) => [g.id, g.remaining]))
-        assert.deepStrictEqual([lots.get(soon.grant.id), lots.get(late.grant.id), lots.get(purchase.grant.id)], [0, 5, 100])
+        assert.deepStrictEqual([lots.get(soon.grant.id), lots.get(late.grant.id), lots.get(purchase.grant.id)], [
+          0,
+          5,
+          100
+        ])
       })))
 
     it.effect("expired lots move their remainder to the expired account; credit under a pending hold is not expired until released", () =>
@@ -224,7 +322,13 @@ export const ledgerContract = (name: string, layer: Layer.Layer<Ledger, unknown>
         const ledger = yield* Ledger
         const p = projectId()
         const expiredBefore = yield* ledger.accountBalance(expiredAccount)
-        yield* ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(30), source: "promotion", expiresAt: 10_000 })
+        yield* ledger.grant({
+          idempotencyKey: key(),
+          projectId: p,
+          amount: cr(30),
+          source: "promotion",
+          expiresAt: 10_000
+        })
         const { hold } = yield* ledger.hold({ idempotencyKey: key(), projectId: p, amount: cr(12), expiresAt: 20_000 })
         yield* TestClock.setTime(10_000)
         assert.strictEqual((yield* ledger.balance(p)).available, 0)
@@ -233,7 +337,12 @@ export const ledgerContract = (name: string, layer: Layer.Layer<Ledger, unknown>
         assert.strictEqual((yield* ledger.accountBalance(expiredAccount)) - expiredBefore, 18n)
         assert.deepStrictEqual((yield* ledger.balance(p)).balance, 12)
         // the hold was taken while the lot was live: it can still be captured in part
-        yield* ledger.capture({ idempotencyKey: key(), holdId: hold.id, amount: cr(5), payees: [{ account: revenueAccount, amount: cr(5) }] })
+        yield* ledger.capture({
+          idempotencyKey: key(),
+          holdId: hold.id,
+          amount: cr(5),
+          payees: [{ account: revenueAccount, amount: cr(5) }]
+        })
         yield* ledger.expireGrants(10_001)
         assert.strictEqual((yield* ledger.accountBalance(expiredAccount)) - expiredBefore, 25n)
         const b = yield* ledger.balance(p)
@@ -250,7 +359,14 @@ export const ledgerContract = (name: string, layer: Layer.Layer<Ledger, unknown>
           ledger.withdraw({ idempotencyKey: key(), projectId: p, amount: cr(30), to: fundingAccount, reason: "refund" })
         )
         assert.strictEqual(failureCode(full), "insufficient_credit")
-        const part = yield* ledger.withdraw({ idempotencyKey: key(), projectId: p, amount: cr(30), to: promotionsAccount, reason: "clawback", partial: true })
+        const part = yield* ledger.withdraw({
+          idempotencyKey: key(),
+          projectId: p,
+          amount: cr(30),
+          to: promotionsAccount,
+          reason: "clawback",
+          partial: true
+        })
         assert.strictEqual(part.withdrawn, 20)
         assert.strictEqual((yield* ledger.balance(p)).balance, 0)
         assert.strictEqual(yield* sumOfAccounts(ledger), 0n)
@@ -261,7 +377,13 @@ export const ledgerContract = (name: string, layer: Layer.Layer<Ledger, unknown>
         const ledger = yield* Ledger
         const p = projectId()
         for (let i = 1; i <= 5; i++) {
-          yield* ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(i), source: "promotion", reason: `g${i}` })
+          yield* ledger.grant({
+            idempotencyKey: key(),
+            projectId: p,
+            amount: cr(i),
+            source: "promotion",
+            reason: `g${i}`
+          })
         }
         const first = yield* ledger.history(p, { limit: 3 })
         assert.deepStrictEqual(first.transactions.map((t) => t.reason), ["g5", "g4", "g3"])
@@ -282,7 +404,9 @@ export const ledgerContract = (name: string, layer: Layer.Layer<Ledger, unknown>
         const before = yield* ledger.trialBalance
         const results = yield* Effect.all([
           Effect.exit(ledger.hold({ idempotencyKey: key(), projectId: p, amount: cr(6), expiresAt: 1_000 })),
-          Effect.exit(ledger.withdraw({ idempotencyKey: key(), projectId: p, amount: cr(6), to: fundingAccount, reason: "x" }))
+          Effect.exit(
+            ledger.withdraw({ idempotencyKey: key(), projectId: p, amount: cr(6), to: fundingAccount, reason: "x" })
+          )
         ])
         assert.deepStrictEqual(results.map((r) => failureTag(r)), ["InsufficientCredit", "InsufficientCredit"])
         assert.deepStrictEqual(yield* ledger.trialBalance, before)

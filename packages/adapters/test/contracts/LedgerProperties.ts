@@ -3,8 +3,8 @@ import type { Hold, HoldId, Ledger as LedgerService, ProjectId } from "@tollgate
 import { earningsAccount, Ledger, revenueAccount, walletAccount } from "@tollgate/core"
 import type { Layer } from "effect"
 import { Effect, Either, Exit, FastCheck as fc } from "effect"
-import { sumOfAccounts } from "./LedgerContract.js"
 import { cr, key, projectId } from "./fixtures.js"
+import { sumOfAccounts } from "./LedgerContract.js"
 
 type LedgerApi = LedgerService["Type"]
 
@@ -46,9 +46,12 @@ export const ledgerProperties = (
       {
         initial: fc.array(fc.integer({ min: 1, max: 60 }), { minLength: 0, maxLength: 4 }),
         requests: fc.array(requestArb, { minLength: 1, maxLength: 25 }),
-        topUps: fc.array(fc.record({ amount: fc.integer({ min: 1, max: 40 }), delay: fc.integer({ min: 0, max: 4 }) }), {
-          maxLength: 3
-        })
+        topUps: fc.array(
+          fc.record({ amount: fc.integer({ min: 1, max: 40 }), delay: fc.integer({ min: 0, max: 4 }) }),
+          {
+            maxLength: 3
+          }
+        )
       },
       ({ initial, requests, topUps }) =>
         Effect.gen(function*() {
@@ -91,7 +94,9 @@ export const ledgerProperties = (
             })
           const topUp = (t: typeof topUps[number]) =>
             yields(t.delay).pipe(
-              Effect.zipRight(ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(t.amount), source: "purchase" })),
+              Effect.zipRight(
+                ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(t.amount), source: "purchase" })
+              ),
               Effect.as(t.amount)
             )
           const [captured, added] = yield* Effect.all([
@@ -112,7 +117,11 @@ export const ledgerProperties = (
     const opArb = fc.oneof(
       fc.record({ op: fc.constant("grant" as const), amount: fc.integer({ min: 1, max: 50 }), expires: fc.boolean() }),
       fc.record({ op: fc.constant("hold" as const), amount: fc.integer({ min: 1, max: 30 }) }),
-      fc.record({ op: fc.constant("capture" as const), hold: fc.nat(20), permille: fc.integer({ min: 0, max: 1_000 }) }),
+      fc.record({
+        op: fc.constant("capture" as const),
+        hold: fc.nat(20),
+        permille: fc.integer({ min: 0, max: 1_000 })
+      }),
       fc.record({ op: fc.constant("void" as const), hold: fc.nat(20) }),
       fc.record({ op: fc.constant("withdraw" as const), amount: fc.integer({ min: 1, max: 30 }) }),
       fc.record({ op: fc.constant("tick" as const), ms: fc.integer({ min: 0, max: 40_000 }) })
@@ -186,7 +195,13 @@ export const ledgerProperties = (
             }
             case "withdraw":
               exit = yield* Effect.exit(
-                ledger.withdraw({ idempotencyKey, projectId: p, amount: cr(op.amount), to: revenueAccount, reason: "w" })
+                ledger.withdraw({
+                  idempotencyKey,
+                  projectId: p,
+                  amount: cr(op.amount),
+                  to: revenueAccount,
+                  reason: "w"
+                })
               )
               break
           }
@@ -224,8 +239,10 @@ export const ledgerProperties = (
           yield* checkWallet(ledger, p)
           let cursor: string | undefined = undefined
           do {
-            const page: { transactions: ReadonlyArray<{ entries: ReadonlyArray<{ amount: number }> }>; nextCursor: string | undefined } =
-              yield* ledger.history(p, { limit: 50, cursor })
+            const page: {
+              transactions: ReadonlyArray<{ entries: ReadonlyArray<{ amount: number }> }>
+              nextCursor: string | undefined
+            } = yield* ledger.history(p, { limit: 50, cursor })
             for (const t of page.transactions) {
               assert.strictEqual(t.entries.reduce((s, e) => s + e.amount, 0), 0)
               assert.isAtLeast(t.entries.length, 2)
@@ -255,7 +272,9 @@ export const ledgerProperties = (
           const ledger = yield* Ledger
           const p = projectId()
           yield* ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(grant), source: "purchase" })
-          const held = yield* Effect.either(ledger.hold({ idempotencyKey: key(), projectId: p, amount: cr(amount), expiresAt: 10_000 }))
+          const held = yield* Effect.either(
+            ledger.hold({ idempotencyKey: key(), projectId: p, amount: cr(amount), expiresAt: 10_000 })
+          )
           if (Either.isLeft(held)) {
             assert.isAbove(amount, grant)
             return
@@ -343,4 +362,3 @@ export const ledgerProperties = (
       { fastCheck }
     )
   })
-

@@ -55,7 +55,11 @@ export const rateLimiterContract = (
         assert.isFalse(refused.allowed)
         assert.deepStrictEqual(refused.outcomes.map((o) => o.exceeded), [false, false, true])
         // had the refused call consumed the first two, they would show one unit less
-        const probe = yield* limiter.consume([{ key: a, policy: perSecond, cost: 1 }, { key: b, policy: perDay, cost: 1 }], T0 + 2)
+        const probe = yield* limiter.consume([{ key: a, policy: perSecond, cost: 1 }, {
+          key: b,
+          policy: perDay,
+          cost: 1
+        }], T0 + 2)
         assert.deepStrictEqual(probe.outcomes.map((o) => o.remaining), [8, 98])
       })))
 
@@ -74,7 +78,9 @@ export const rateLimiterContract = (
       run(Effect.gen(function*() {
         const limiter = yield* RateLimiter
         const k = unique("change")
-        for (let i = 0; i < 5; i++) yield* limiter.consume([{ key: k, policy: policy("p", 5, 60_000), cost: 1 }], T0 + i)
+        for (let i = 0; i < 5; i++) {
+          yield* limiter.consume([{ key: k, policy: policy("p", 5, 60_000), cost: 1 }], T0 + i)
+        }
         const raised = yield* limiter.consume([{ key: k, policy: policy("p", 8, 60_000), cost: 1 }], T0 + 10)
         assert.isTrue(raised.allowed)
         assert.strictEqual(raised.outcomes[0]!.remaining, 2)
@@ -97,7 +103,11 @@ export const rateLimiterContract = (
         limit: fc.integer({ min: 1, max: 20 }),
         windowMs: fc.integer({ min: 10, max: 1_000 }),
         bursts: fc.array(
-          fc.record({ at: fc.integer({ min: 0, max: 3_000 }), callers: fc.integer({ min: 1, max: 30 }), cost: fc.integer({ min: 1, max: 3 }) }),
+          fc.record({
+            at: fc.integer({ min: 0, max: 3_000 }),
+            callers: fc.integer({ min: 1, max: 30 }),
+            cost: fc.integer({ min: 1, max: 3 })
+          }),
           { minLength: 1, maxLength: 8 }
         )
       },
@@ -111,7 +121,10 @@ export const rateLimiterContract = (
           for (const burst of ordered) {
             const now = T0 + burst.at
             const results = yield* Effect.all(
-              Array.from({ length: burst.callers }, () => limiter.consume([{ key: k, policy: p, cost: burst.cost }], now)),
+              Array.from(
+                { length: burst.callers },
+                () => limiter.consume([{ key: k, policy: p, cost: burst.cost }], now)
+              ),
               { concurrency: "unbounded" }
             )
             const w = Math.floor(now / windowMs)
@@ -121,7 +134,9 @@ export const rateLimiterContract = (
           for (const [, total] of admitted) assert.isAtMost(total, limit)
           // and the limiter is not vacuous: the first burst gets at least one call in when it fits
           const first = ordered[0]!
-          if (first.cost <= limit) assert.isAtLeast(admitted.get(Math.floor((T0 + first.at) / windowMs)) ?? 0, first.cost)
+          if (first.cost <= limit) {
+            assert.isAtLeast(admitted.get(Math.floor((T0 + first.at) / windowMs)) ?? 0, first.cost)
+          }
         })),
       { fastCheck: { numRuns: options.numRuns } }
     )

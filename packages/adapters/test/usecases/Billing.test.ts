@@ -27,7 +27,10 @@ describe("Billing", () => {
       const ledger = yield* Ledger
       const { projectId } = yield* demoTenant("basic", 0)
       assert.strictEqual(yield* billing.applyBillingEvent(event("evt_1", purchase(projectId, 500, "pi_1"))), "applied")
-      assert.strictEqual(yield* billing.applyBillingEvent(event("evt_1", purchase(projectId, 500, "pi_1"))), "duplicate")
+      assert.strictEqual(
+        yield* billing.applyBillingEvent(event("evt_1", purchase(projectId, 500, "pi_1"))),
+        "duplicate"
+      )
       assert.strictEqual(yield* billing.applyBillingEvent(event("evt_2", purchase(projectId, 500, "pi_1"))), "applied")
       assert.strictEqual((yield* ledger.balance(projectId)).balance, 500)
       assert.strictEqual(((yield* (yield* BillingInbox).get("evt_2" as EventId)) as any).value.status, "processed")
@@ -39,11 +42,23 @@ describe("Billing", () => {
       const ledger = yield* Ledger
       const { projectId } = yield* demoTenant("basic", 0)
       yield* billing.applyBillingEvent(
-        event("evt_r", { _tag: "AllowanceRenewed", projectId, credits: 5_000 as any, periodEnd: 30_000, invoiceId: "in_1" })
+        event("evt_r", {
+          _tag: "AllowanceRenewed",
+          projectId,
+          credits: 5_000 as any,
+          periodEnd: 30_000,
+          invoiceId: "in_1"
+        })
       )
       assert.strictEqual((yield* ledger.grants(projectId))[0]?.expiresAt, 30_000)
       yield* billing.applyBillingEvent(
-        event("evt_x", { _tag: "CreditsReversed", projectId, credits: 7_000 as any, reversalId: "re_1", reason: "refund" })
+        event("evt_x", {
+          _tag: "CreditsReversed",
+          projectId,
+          credits: 7_000 as any,
+          reversalId: "re_1",
+          reason: "refund"
+        })
       )
       assert.strictEqual((yield* ledger.balance(projectId)).balance, 0)
       assert.strictEqual(yield* sumOfAccounts(ledger), 0n)
@@ -93,7 +108,10 @@ describe("Billing", () => {
     "any duplication and order of purchase events ends with each payment granted exactly once",
     {
       payments: fc.uniqueArray(fc.integer({ min: 1, max: 1_000 }), { minLength: 1, maxLength: 6 }),
-      deliveries: fc.array(fc.record({ payment: fc.nat(), viaSecondEvent: fc.boolean() }), { minLength: 1, maxLength: 20 })
+      deliveries: fc.array(fc.record({ payment: fc.nat(), viaSecondEvent: fc.boolean() }), {
+        minLength: 1,
+        maxLength: 20
+      })
     },
     ({ deliveries, payments }) =>
       Effect.gen(function*() {

@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import type { ApiKeyId, ProjectId } from "@tollgate/core"
+import type { ApiKeyId, ProjectId, RouteId } from "@tollgate/core"
 import {
   ApiKeyFormat,
+  Catalog,
   demoContributor,
   earningsAccount,
   Gateway,
@@ -10,10 +11,12 @@ import {
   Outbox,
   RateLimiter,
   RateLimiterUnavailable,
+  RateLimitPolicy,
   revenueAccount,
+  Route,
   UsageLog
 } from "@tollgate/core"
-import { Effect, Exit, Layer, TestClock } from "effect"
+import { Effect, Exit, Layer, Option, TestClock } from "effect"
 import { sumOfAccounts } from "../contracts/LedgerContract.js"
 import { call, demoTenant, useCases, UseCasesLive } from "./support.js"
 
@@ -48,7 +51,10 @@ describe("Gateway.admit and settle", () => {
       assert.strictEqual(rotated.previous.rotatedTo, rotated.next.id)
       assert.strictEqual((yield* gateway.admit(call(secret, "GET", "/api/search"))).project.id, projectId)
       yield* TestClock.adjust("60 seconds")
-      assert.strictEqual(refusal(yield* Effect.exit(gateway.admit(call(secret, "GET", "/api/search"))))?.code, "expired_key")
+      assert.strictEqual(
+        refusal(yield* Effect.exit(gateway.admit(call(secret, "GET", "/api/search"))))?.code,
+        "expired_key"
+      )
       assert.strictEqual((yield* gateway.admit(call(rotated.secret, "GET", "/api/search"))).key.id, rotated.next.id)
       const again = yield* Effect.exit((yield* KeyIssuer).rotate(key.id, 1_000))
       assert.strictEqual(refusal(again)?._tag, "KeyConflict")
@@ -103,6 +109,25 @@ describe("Gateway.admit and settle", () => {
       // a sliding window: the previous second still weighs in until it has fully passed
       yield* TestClock.adjust(`${(third as any).retryAfterMs} millis`)
       assert.isDefined((yield* gateway.admit(call(secret, "GET", "/api/search"))).hold)
+    }).pipe(Effect.provide(UseCasesLive)))
+
+  it.effect("Retry-After is the longest wait among every exceeded limit", () =>
+    Effect.gen(function*() {
+      const gateway = yield* Gateway
+      const { secret } = yield* demoTenant("free", 100)
+      const catalog = yield* Catalog
+      const search = Option.getOrThrow(yield* catalog.getRoute("search" as RouteId))
+      const perMinute = new RateLimitPolicy({ name: "per_minute", scope: "project_route", limit: 2, windowMs: 60_000 })
+      yield* catalog.putRoute(new Route({ ...search, rateLimits: [perMinute] }))
+      yield* gateway.admit(call(secret, "GET", "/api/search"))
+      yield* gateway.admit(call(secret, "GET", "/api/search"))
+      const third = refusal(yield* Effect.exit(gateway.admit(call(secret, "GET", "/api/search")))) as any
+      assert.deepStrictEqual(third.limits.filter((l: any) => l.exceeded).map((l: any) => l.name), [
+        "per_second",
+        "per_minute"
+      ])
+      assert.strictEqual(third.limit, "per_second")
+      assert.isAbove(third.retryAfterMs, 60_000)
     }).pipe(Effect.provide(UseCasesLive)))
 
   it.effect("without enough credit the call is a 402 with the balance; nothing moves", () =>
@@ -169,7 +194,10 @@ describe("Gateway.admit and settle", () => {
       const gateway = yield* Gateway
       const { projectId, secret } = yield* demoTenant("pro", 100)
       for (const status of [500, 502, 0, 404]) {
-        const s = yield* gateway.settle(yield* gateway.admit(call(secret, "GET", "/api/search")), { status, latencyMs: 5 })
+        const s = yield* gateway.settle(yield* gateway.admit(call(secret, "GET", "/api/search")), {
+          status,
+          latencyMs: 5
+        })
         assert.deepStrictEqual([s.outcome, s.charged], ["voided", 0])
       }
       const b = yield* (yield* Ledger).balance(projectId)

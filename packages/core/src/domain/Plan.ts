@@ -26,4 +26,3 @@ export class Plan extends Schema.Class<Plan>("Plan")({
 
 export const PlanRef = Schema.Struct({ id: PlanId, version: Schema.Int.pipe(Schema.positive()) })
 export type PlanRef = typeof PlanRef.Type
-

@@ -23,7 +23,10 @@ export interface GeneratedKey {
 }
 
 // Digit value of each ASCII code, -1 outside the alphabet.
-const DIGITS: ReadonlyArray<number> = Array.from({ length: 128 }, (_, code) => ALPHABET.indexOf(String.fromCharCode(code)))
+const DIGITS: ReadonlyArray<number> = Array.from(
+  { length: 128 },
+  (_, code) => ALPHABET.indexOf(String.fromCharCode(code))
+)
 
 const encodeBase62 = (value: bigint, width: number): string => {
   let out = ""

@@ -20,7 +20,8 @@ const latestVersions = (catalogue: ReadonlyArray<Plan>): ReadonlyArray<Plan> => 
 }
 
 // Code-unit order, not locale order, so the suggestion is the same on every host.
-const cheaper = (a: Plan, b: Plan): boolean => a.priceCents < b.priceCents || (a.priceCents === b.priceCents && a.id < b.id)
+const cheaper = (a: Plan, b: Plan): boolean =>
+  a.priceCents < b.priceCents || (a.priceCents === b.priceCents && a.id < b.id)
 
 export const entitle = (plan: Plan, category: Category, catalogue: ReadonlyArray<Plan>): Entitlement => {
   if (plan.allowedCategories.includes(category)) return Entitlement.Allowed()

@@ -135,7 +135,7 @@ export const decide = (checks: ReadonlyArray<LimitCheck>, now: number): Decision
  * (also across a window boundary), so once a limit admits it keeps admitting. Undefined when
  * allowed or when no wait can help.
  */
-export const retryAfterMs = (decision: Decision): number | undefined => {
+export const retryAfterMs = (decision: Pick<Decision, "allowed" | "outcomes">): number | undefined => {
   if (decision.allowed) return undefined
   let wait = 0
   for (const o of decision.outcomes) {

@@ -21,7 +21,10 @@ export interface IncomingEvent {
  * claimed again once its lease ends.
  */
 export class BillingInbox extends Context.Tag("@tollgate/core/BillingInbox")<BillingInbox, {
-  readonly store: (event: IncomingEvent, receivedAt: number) => Effect.Effect<"stored" | "duplicate", BillingInboxUnavailable>
+  readonly store: (
+    event: IncomingEvent,
+    receivedAt: number
+  ) => Effect.Effect<"stored" | "duplicate", BillingInboxUnavailable>
   readonly get: (id: EventId) => Effect.Effect<Option.Option<BillingEvent>, BillingInboxUnavailable>
   readonly claim: (options: {
     readonly now: number

@@ -27,5 +27,8 @@ export class KeyStore extends Context.Tag("@tollgate/core/KeyStore")<KeyStore, {
     id: ApiKeyId,
     successor: ApiKey,
     graceUntil: number
-  ) => Effect.Effect<{ readonly previous: ApiKey; readonly next: ApiKey }, KeyStoreUnavailable | KeyNotFound | KeyConflict>
+  ) => Effect.Effect<
+    { readonly previous: ApiKey; readonly next: ApiKey },
+    KeyStoreUnavailable | KeyNotFound | KeyConflict
+  >
 }>() {}

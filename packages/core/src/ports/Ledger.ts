@@ -160,7 +160,9 @@ export class Ledger extends Context.Tag("@tollgate/core/Ledger")<Ledger, {
   readonly capture: (
     request: CaptureRequest
   ) => Effect.Effect<CaptureResult, LedgerWriteError | HoldNotFound | HoldAlreadyResolved | CaptureExceedsHold>
-  readonly void: (request: VoidRequest) => Effect.Effect<VoidResult, LedgerWriteError | HoldNotFound | HoldAlreadyResolved>
+  readonly void: (
+    request: VoidRequest
+  ) => Effect.Effect<VoidResult, LedgerWriteError | HoldNotFound | HoldAlreadyResolved>
   readonly withdraw: (request: WithdrawRequest) => Effect.Effect<WithdrawResult, LedgerWriteError | InsufficientCredit>
   /** Expires pending holds past their deadline at `now`, returning their credit to the lots. */
   readonly expireHolds: (now: number) => Effect.Effect<SweepResult, LedgerUnavailable>
@@ -177,4 +179,3 @@ export class Ledger extends Context.Tag("@tollgate/core/Ledger")<Ledger, {
   readonly trialBalance: Effect.Effect<ReadonlyMap<AccountId, bigint>, LedgerUnavailable>
   readonly accountBalance: (account: AccountId) => Effect.Effect<bigint, LedgerUnavailable>
 }>() {}
-

@@ -9,7 +9,7 @@ import { BillingInbox } from "../ports/BillingInbox.js"
 import type { InsufficientCredit, LedgerWriteError } from "../ports/Ledger.js"
 import { Ledger } from "../ports/Ledger.js"
 import { ProjectStore } from "../ports/ProjectStore.js"
-import { DependencyUnavailable, ProjectNotFound } from "./Refusals.js"
+import { dependencyUnavailable, ProjectNotFound } from "./Refusals.js"
 
 const PositiveCredits = Credits.pipe(Schema.positive())
 
@@ -19,7 +19,11 @@ const PositiveCredits = Credits.pipe(Schema.positive())
  * different events about one payment (say a completed checkout and a succeeded payment) grant once.
  */
 export const BillingAction = Schema.Union(
-  Schema.TaggedStruct("CreditsPurchased", { projectId: ProjectId, credits: PositiveCredits, paymentId: Schema.NonEmptyString }),
+  Schema.TaggedStruct("CreditsPurchased", {
+    projectId: ProjectId,
+    credits: PositiveCredits,
+    paymentId: Schema.NonEmptyString
+  }),
   Schema.TaggedStruct("AllowanceRenewed", {
     projectId: ProjectId,
     credits: PositiveCredits,
@@ -41,10 +45,10 @@ const decodeNeutral = Schema.decodeUnknownOption(NeutralPayload)
 export const neutralAction = (event: Pick<IncomingEvent, "payload">): Option.Option<BillingAction> =>
   Option.map(decodeNeutral(event.payload), (p) => p.action)
 
-export type EventOutcome = "applied" | "ignored" | "duplicate" | "failed"
+/** `refused`: the ledger answered with a refusal (recorded and logged; the event is done). */
+export type EventOutcome = "applied" | "ignored" | "duplicate" | "failed" | "refused"
 
-const unavailable = (dependency: DependencyUnavailable["dependency"]) => (e: { readonly message: string }) =>
-  new DependencyUnavailable({ code: "dependency_unavailable", dependency, message: e.message })
+const unavailable = dependencyUnavailable
 
 const RETRY_AFTER_MS = 30_000
 
@@ -69,7 +73,7 @@ export class Billing extends Effect.Service<Billing>()("@tollgate/core/Billing",
     const projects = yield* ProjectStore
 
     const grantCredits = Effect.fn("Billing.grantCredits")(function*(request: GrantCreditsRequest) {
-      const project = yield* projects.get(request.projectId).pipe(Effect.mapError(unavailable("catalog")))
+      const project = yield* projects.get(request.projectId).pipe(Effect.mapError(unavailable("project_store")))
       if (Option.isNone(project)) {
         return yield* new ProjectNotFound({ code: "project_not_found", projectId: request.projectId })
       }
@@ -126,11 +130,12 @@ export class Billing extends Effect.Service<Billing>()("@tollgate/core/Billing",
         )
         return "failed" as EventOutcome
       }
-      if (applied._tag === "Left") {
-        // a refusal is an answer, not an outage: it is recorded and the event is done
-        yield* Effect.logWarning("billing event refused by the ledger", event.id, applied.left._tag)
-      }
       yield* inbox.complete(event.id, now).pipe(Effect.mapError(unavailable("billing_inbox")))
+      if (applied._tag === "Left") {
+        // a refusal is an answer, not an outage: retrying would get the same answer
+        yield* Effect.logError("billing event refused by the ledger", event.id, applied.left._tag)
+        return "refused" as EventOutcome
+      }
       return "applied" as EventOutcome
     })
 

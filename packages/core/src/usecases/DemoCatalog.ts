@@ -99,7 +99,13 @@ export const seedDemoCatalog = Effect.fn("seedDemoCatalog")(function*(upstream: 
   for (const route of demoRoutes(upstream)) yield* catalog.putRoute(route)
   yield* catalog.putDataset(demoDataset)
   yield* projects.put(
-    new Project({ id: demoContributor, name: "Acme Data (contributor)", planId: "free" as PlanId, planVersion: 1, createdAt: now })
+    new Project({
+      id: demoContributor,
+      name: "Acme Data (contributor)",
+      planId: "free" as PlanId,
+      planVersion: 1,
+      createdAt: now
+    })
   )
   const demo: Array<{ readonly project: Project; readonly plan: Plan }> = []
   for (const plan of plans) {

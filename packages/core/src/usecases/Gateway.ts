@@ -14,6 +14,7 @@ import * as ApiKeyFormat from "../logic/ApiKeyFormat.js"
 import * as Entitlement from "../logic/Entitlement.js"
 import * as Pricing from "../logic/Pricing.js"
 import type { LimitOutcome } from "../logic/RateLimitAlgorithm.js"
+import * as RateLimitAlgorithm from "../logic/RateLimitAlgorithm.js"
 import * as RevenueSplit from "../logic/RevenueSplit.js"
 import * as RouteMatch from "../logic/RouteMatch.js"
 import { Catalog } from "../ports/Catalog.js"
@@ -28,6 +29,7 @@ import { limitsFor } from "./LimitKeys.js"
 import type { LimitReport } from "./Refusals.js"
 import {
   DependencyUnavailable,
+  dependencyUnavailable,
   InsufficientCredits,
   NotEntitled,
   RateLimited,
@@ -85,8 +87,7 @@ const report = (o: LimitOutcome): LimitReport => ({
   exceeded: o.exceeded
 })
 
-const unavailable = (dependency: DependencyUnavailable["dependency"]) => (e: { readonly message: string }) =>
-  new DependencyUnavailable({ code: "dependency_unavailable", dependency, message: e.message })
+const unavailable = dependencyUnavailable
 
 /** Only outages are worth retrying; refusals are answers. */
 const retryOutage = Schedule.exponential("10 millis").pipe(Schedule.intersect(Schedule.recurs(3)))
@@ -122,7 +123,7 @@ export class Gateway extends Effect.Service<Gateway>()("@tollgate/core/Gateway",
       const key = found.value
       if (key.status === "revoked") return yield* new Unauthorized({ code: "revoked_key" })
       if (!key.isUsableAt(now)) return yield* new Unauthorized({ code: "expired_key" })
-      const project = yield* projects.get(key.projectId).pipe(Effect.mapError(unavailable("catalog")))
+      const project = yield* projects.get(key.projectId).pipe(Effect.mapError(unavailable("project_store")))
       if (Option.isNone(project)) return yield* new Unauthorized({ code: "unknown_key" })
       const plan = yield* catalog.getPlan(project.value.planId, project.value.planVersion).pipe(
         Effect.mapError(unavailable("catalog"))
@@ -228,18 +229,23 @@ export class Gateway extends Effect.Service<Gateway>()("@tollgate/core/Gateway",
           if (route.value.failurePolicy === "closed") {
             return yield* refuse(unavailable("rate_limiter")(decided.left), 503, "degraded_closed")
           }
-          yield* Effect.logWarning("rate limiter unavailable; admitting under the fail-open policy", decided.left.message)
+          yield* Effect.logWarning(
+            "rate limiter unavailable; admitting under the fail-open policy",
+            decided.left.message
+          )
           limiterDecision = "degraded_open"
         } else {
           reports = decided.right.outcomes.map(report)
           if (!decided.right.allowed) {
             const tripped = decided.right.outcomes.find((o) => o.exceeded && !o.shadow)!
+            // the caller may retry only once every exceeded limit admits it
+            const retryAfterMs = RateLimitAlgorithm.retryAfterMs(decided.right)
             return yield* refuse(
               new RateLimited({
                 code: "rate_limited",
                 limit: tripped.name,
                 limits: reports,
-                ...(tripped.retryAfterMs === undefined ? {} : { retryAfterMs: tripped.retryAfterMs })
+                ...(retryAfterMs === undefined ? {} : { retryAfterMs })
               }),
               429,
               "rejected"
@@ -290,7 +296,7 @@ export class Gateway extends Effect.Service<Gateway>()("@tollgate/core/Gateway",
     /**
      * Captures the call's cost (the price, or less if the upstream reports less) with the
      * dataset contributor's share, or voids the hold when the upstream failed; records the
-     * usage row; queues a low-balance prompt when this call crossed the plan's threshold.
+     * usage row; queues a low-balance prompt when the call leaves the wallet below the plan's threshold.
      */
     const settle = Effect.fn("Gateway.settle")(function*(ticket: Ticket, call: CallOutcome) {
       const chargeable = isChargeable(call.status)
@@ -347,13 +353,18 @@ export class Gateway extends Effect.Service<Gateway>()("@tollgate/core/Gateway",
       })
       const balance = yield* ledger.balance(ticket.project.id).pipe(Effect.mapError(unavailable("ledger")))
       const threshold = ticket.plan.lowBalanceThreshold
-      if (charged > 0 && balance.available < threshold && balance.available + charged >= threshold) {
+      if (charged > 0 && balance.available < threshold) {
+        // Concurrent calls each see a different balance, so "crossed the threshold" is not
+        // observable exactly; any charged call that leaves the wallet low asks, and the message
+        // id lets one prompt per wallet per UTC day through.
+        const now = yield* Clock.currentTimeMillis
+        const day = new Date(now).toISOString().slice(0, 10)
         yield* outbox.enqueue({
-          id: `low_balance:${ticket.project.id}:${ticket.requestId}` as MessageId,
+          id: `low_balance:${ticket.project.id}:${day}` as MessageId,
           projectId: ticket.project.id,
           topic: "balance.low",
           payload: { projectId: ticket.project.id, available: balance.available, threshold },
-          availableAt: yield* Clock.currentTimeMillis
+          availableAt: now
         }).pipe(Effect.catchAll((e) => Effect.logWarning("low-balance prompt not queued", e.message)))
       }
       return { outcome, charged, balance } satisfies Settlement

@@ -53,13 +53,24 @@ export class InsufficientCredits extends Schema.TaggedError<InsufficientCredits>
 
 export class DependencyUnavailable extends Schema.TaggedError<DependencyUnavailable>()("DependencyUnavailable", {
   code: Schema.Literal("dependency_unavailable"),
-  dependency: Schema.Literal("rate_limiter", "ledger", "key_store", "catalog", "usage_log", "billing_inbox"),
+  dependency: Schema.Literal("rate_limiter", "ledger", "key_store", "project_store", "catalog", "billing_inbox"),
   message: Schema.String
 }) {}
+
+/** Maps a port's outage to the refusal the caller sees. */
+export const dependencyUnavailable =
+  (dependency: DependencyUnavailable["dependency"]) => (e: { readonly message: string }) =>
+    new DependencyUnavailable({ code: "dependency_unavailable", dependency, message: e.message })
 
 export class ProjectNotFound extends Schema.TaggedError<ProjectNotFound>()("ProjectNotFound", {
   code: Schema.Literal("project_not_found"),
   projectId: Schema.String
 }) {}
 
-export type Refusal = Unauthorized | RouteNotFound | NotEntitled | RateLimited | InsufficientCredits | DependencyUnavailable
+export type Refusal =
+  | Unauthorized
+  | RouteNotFound
+  | NotEntitled
+  | RateLimited
+  | InsufficientCredits
+  | DependencyUnavailable

@@ -1,7 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, FastCheck as fc, Option } from "effect"
 import type { KeyEnvironment } from "../../src/domain/ApiKey.js"
-import { crc32, formatApiKey, generateApiKey, hashApiKey, keyPrefix, parseApiKey } from "../../src/logic/ApiKeyFormat.js"
+import {
+  crc32,
+  formatApiKey,
+  generateApiKey,
+  hashApiKey,
+  keyPrefix,
+  parseApiKey
+} from "../../src/logic/ApiKeyFormat.js"
 
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 const SHAPE = /^tg_(live|test)_[0-9A-Za-z]{28}$/
@@ -44,7 +51,10 @@ describe("ApiKeyFormat", () => {
       assert.match(key.hash, /^[0-9a-f]{64}$/)
       const test = yield* generateApiKey("test")
       assert.match(test.secret, /^tg_test_/)
-      assert.deepStrictEqual(parseApiKey(test.secret), Option.some({ environment: "test" as const, secret: test.secret }))
+      assert.deepStrictEqual(
+        parseApiKey(test.secret),
+        Option.some({ environment: "test" as const, secret: test.secret })
+      )
     }))
 
   it("keyPrefix keeps the first 12 characters", () => {
@@ -104,19 +114,32 @@ describe("ApiKeyFormat", () => {
     assert.strictEqual(decode62(secret.slice(30)), BigInt(crc32(secret.slice(0, 30))))
   }, runs)
 
-  it.live.prop("every generated key parses and two generated keys differ", [env, env], ([e1, e2]) =>
-    Effect.gen(function*() {
-      const a = yield* generateApiKey(e1)
-      const b = yield* generateApiKey(e2)
-      assert.notStrictEqual(a.secret, b.secret)
-      assert.notStrictEqual(a.hash, b.hash)
-      assert.deepStrictEqual(parseApiKey(a.secret), Option.some({ environment: e1, secret: a.secret }))
-      assert.deepStrictEqual(parseApiKey(b.secret), Option.some({ environment: e2, secret: b.secret }))
-    }), runs)
+  it.live.prop(
+    "every generated key parses and two generated keys differ",
+    [env, env],
+    ([e1, e2]) =>
+      Effect.gen(function*() {
+        const a = yield* generateApiKey(e1)
+        const b = yield* generateApiKey(e2)
+        assert.notStrictEqual(a.secret, b.secret)
+        assert.notStrictEqual(a.hash, b.hash)
+        assert.deepStrictEqual(parseApiKey(a.secret), Option.some({ environment: e1, secret: a.secret }))
+        assert.deepStrictEqual(parseApiKey(b.secret), Option.some({ environment: e2, secret: b.secret }))
+      }),
+    runs
+  )
 
   it.prop(
     "any single-character substitution is rejected",
-    [env, bytes16, fc.nat(35), fc.oneof(fc.constantFrom(...ALPHABET, "_"), fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)))],
+    [
+      env,
+      bytes16,
+      fc.nat(35),
+      fc.oneof(
+        fc.constantFrom(...ALPHABET, "_"),
+        fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c))
+      )
+    ],
     ([environment, bytes, index, replacement]) => {
       const secret = formatApiKey(environment, bytes)
       if (secret[index] === replacement) return
@@ -141,7 +164,11 @@ describe("ApiKeyFormat", () => {
         fc.string({ unit: "binary" }),
         fc.string({ minLength: 36, maxLength: 36 }),
         fc.string({ unit: fc.constantFrom(...ALPHABET), minLength: 28, maxLength: 28 }).chain((tail) =>
-          fc.constantFrom(`tg_live_${tail}`, `tg_test_${tail}`, `tg_live_${tail.slice(0, 22)}${encode62(BigInt(crc32(`tg_live_${tail.slice(0, 22)}`)), 6)}`)
+          fc.constantFrom(
+            `tg_live_${tail}`,
+            `tg_test_${tail}`,
+            `tg_live_${tail.slice(0, 22)}${encode62(BigInt(crc32(`tg_live_${tail.slice(0, 22)}`)), 6)}`
+          )
         )
       )
     ],

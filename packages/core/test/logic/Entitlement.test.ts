@@ -32,15 +32,31 @@ const makePlan = (spec: PlanSpec) =>
 const search = Category.make("search")
 const exportCategory = Category.make("export")
 
-const suggestion = (plan: Plan, category: Category, catalogue: ReadonlyArray<Plan>): Option.Option<Plan> | "allowed" => {
+const suggestion = (
+  plan: Plan,
+  category: Category,
+  catalogue: ReadonlyArray<Plan>
+): Option.Option<Plan> | "allowed" => {
   const result = entitle(plan, category, catalogue)
   return result._tag === "Allowed" ? "allowed" : result.cheapest
 }
 
 describe("Entitlement", () => {
   const free = makePlan({ id: "free", version: 1, priceCents: 0, allowedCategories: ["search"], public: true })
-  const pro = makePlan({ id: "pro", version: 1, priceCents: 2900, allowedCategories: ["search", "export"], public: true })
-  const team = makePlan({ id: "team", version: 1, priceCents: 9900, allowedCategories: ["search", "export"], public: true })
+  const pro = makePlan({
+    id: "pro",
+    version: 1,
+    priceCents: 2900,
+    allowedCategories: ["search", "export"],
+    public: true
+  })
+  const team = makePlan({
+    id: "team",
+    version: 1,
+    priceCents: 9900,
+    allowedCategories: ["search", "export"],
+    public: true
+  })
 
   it("allows the plan's categories", () => {
     assert.deepStrictEqual(entitle(free, search, [free, pro]), { _tag: "Allowed" })
@@ -86,7 +102,9 @@ describe("Entitlement", () => {
     allowedCategories: fc.subarray(categories),
     public: fc.boolean()
   })
-  const catalogueArb = fc.uniqueArray(specArb, { selector: (s) => `${s.id}@${s.version}`, maxLength: 12 }).map((specs) => specs.map(makePlan))
+  const catalogueArb = fc.uniqueArray(specArb, { selector: (s) => `${s.id}@${s.version}`, maxLength: 12 }).map((
+    specs
+  ) => specs.map(makePlan))
 
   it.prop(
     "Allowed iff the plan allows the category; otherwise the cheapest latest public plan allowing it",
@@ -103,7 +121,8 @@ describe("Entitlement", () => {
       assert.include(eligible, cheapest)
       for (const other of eligible) {
         assert.isTrue(
-          other.priceCents > cheapest.priceCents || (other.priceCents === cheapest.priceCents && other.id >= cheapest.id)
+          other.priceCents > cheapest.priceCents ||
+            (other.priceCents === cheapest.priceCents && other.id >= cheapest.id)
         )
       }
     },

@@ -1,13 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import { RateLimitPolicy } from "../../src/domain/RateLimitPolicy.js"
-import {
-  decide,
-  type LimitCheck,
-  retryAfterMs,
-  roll,
-  type WindowState
-} from "../../src/logic/RateLimitAlgorithm.js"
+import { decide, type LimitCheck, retryAfterMs, roll, type WindowState } from "../../src/logic/RateLimitAlgorithm.js"
 
 const MAX_WINDOW = 31 * 24 * 3_600_000
 const runs = { fastCheck: { numRuns: 1000 } }
@@ -38,23 +32,24 @@ interface Spec {
 }
 
 const specArb = (max: { limit: number; windowMs: number }, shadow: fc.Arbitrary<boolean>): fc.Arbitrary<Spec> =>
-  fc.record({ limit: fc.integer({ min: 1, max: max.limit }), windowMs: fc.integer({ min: 1, max: max.windowMs }) }).chain(
-    ({ limit, windowMs }) =>
-      fc.record({
-        limit: fc.constant(limit),
-        windowMs: fc.constant(windowMs),
-        shadow,
-        cost: fc.oneof(fc.integer({ min: 0, max: limit }), fc.integer({ min: 0, max: limit + 2 })),
-        state: fc.option(
-          fc.record({
-            back: fc.integer({ min: 0, max: 3 }),
-            current: fc.integer({ min: 0, max: 2 * limit }),
-            previous: fc.integer({ min: 0, max: 2 * limit })
-          }),
-          { nil: undefined }
-        )
-      })
-  )
+  fc.record({ limit: fc.integer({ min: 1, max: max.limit }), windowMs: fc.integer({ min: 1, max: max.windowMs }) })
+    .chain(
+      ({ limit, windowMs }) =>
+        fc.record({
+          limit: fc.constant(limit),
+          windowMs: fc.constant(windowMs),
+          shadow,
+          cost: fc.oneof(fc.integer({ min: 0, max: limit }), fc.integer({ min: 0, max: limit + 2 })),
+          state: fc.option(
+            fc.record({
+              back: fc.integer({ min: 0, max: 3 }),
+              current: fc.integer({ min: 0, max: 2 * limit }),
+              previous: fc.integer({ min: 0, max: 2 * limit })
+            }),
+            { nil: undefined }
+          )
+        })
+    )
 
 const toCheck = (spec: Spec, now: number): LimitCheck =>
   check(
@@ -87,7 +82,10 @@ describe("RateLimitAlgorithm", () => {
       assert.deepStrictEqual(roll(undefined, 100, 250), { window: 2, current: 0, previous: 0 })
     })
 
-    it.prop("aligns windows exactly, even near 2^53", [fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), fc.integer({ min: 1, max: MAX_WINDOW })], ([now, windowMs]) => {
+    it.prop("aligns windows exactly, even near 2^53", [
+      fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+      fc.integer({ min: 1, max: MAX_WINDOW })
+    ], ([now, windowMs]) => {
       assert.strictEqual(roll(undefined, windowMs, now).window, windowAt(now, windowMs))
     }, runs)
   })
@@ -205,7 +203,13 @@ describe("RateLimitAlgorithm", () => {
         fc.integer({ min: 1, max: 100 }),
         fc.boolean(),
         fc.integer({ min: 0, max: 100_000 }),
-        fc.array(fc.record({ dt: fc.oneof(fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 300 })), cost: fc.integer({ min: 0, max: 22 }) }), { maxLength: 80 })
+        fc.array(
+          fc.record({
+            dt: fc.oneof(fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 300 })),
+            cost: fc.integer({ min: 0, max: 22 })
+          }),
+          { maxLength: 80 }
+        )
       ],
       ([limit, windowMs, shadow, start, requests]) => {
         const p = policy(limit, windowMs, shadow)
@@ -226,14 +230,22 @@ describe("RateLimitAlgorithm", () => {
           state = d.states[0]!
           assert.deepStrictEqual(state, { window: w, current: stored(w), previous: stored(w - 1) })
         }
-        if (!shadow) for (const total of admitted.values()) assert.isAtMost(total, limit)
+        if (!shadow) { for (const total of admitted.values()) assert.isAtMost(total, limit) }
       },
       runs
     )
 
-    it.prop("a rejection by one enforced limit changes no count", [manyLimits, fc.nat(), fc.integer({ min: 1, max: 3 })], ([[specs, now], at, cost]) => {
+    it.prop("a rejection by one enforced limit changes no count", [
+      manyLimits,
+      fc.nat(),
+      fc.integer({ min: 1, max: 3 })
+    ], ([[specs, now], at, cost]) => {
       const checks = specs.map((s) => toCheck(s, now))
-      const blocker = check(policy(5, 1000, false, "blocker"), cost, { window: windowAt(now, 1000), current: 5, previous: 0 })
+      const blocker = check(policy(5, 1000, false, "blocker"), cost, {
+        window: windowAt(now, 1000),
+        current: 5,
+        previous: 0
+      })
       const index = at % (checks.length + 1)
       checks.splice(index, 0, blocker)
       const d = decide(checks, now)
@@ -294,16 +306,21 @@ describe("RateLimitAlgorithm", () => {
       assert.isFalse(decide(retried, now + wait - 1).allowed)
     }, runs)
 
-    it.prop("remaining is the largest cost still admitted, and resetMs ends the window", [oneLimit(fc.constant(false))], ([[spec, now]]) => {
-      const c = toCheck(spec, now)
-      const d = decide([c], now)
-      const o = d.outcomes[0]!
-      assert.strictEqual(windowAt(now + o.resetMs, spec.windowMs), windowAt(now, spec.windowMs) + 1)
-      assert.strictEqual(windowAt(now + o.resetMs - 1, spec.windowMs), windowAt(now, spec.windowMs))
-      if (!d.allowed) return
-      const next = { ...c, state: d.states[0] }
-      assert.isTrue(decide([{ ...next, cost: o.remaining }], now).allowed)
-      assert.isFalse(decide([{ ...next, cost: o.remaining + 1 }], now).allowed)
-    }, runs)
+    it.prop(
+      "remaining is the largest cost still admitted, and resetMs ends the window",
+      [oneLimit(fc.constant(false))],
+      ([[spec, now]]) => {
+        const c = toCheck(spec, now)
+        const d = decide([c], now)
+        const o = d.outcomes[0]!
+        assert.strictEqual(windowAt(now + o.resetMs, spec.windowMs), windowAt(now, spec.windowMs) + 1)
+        assert.strictEqual(windowAt(now + o.resetMs - 1, spec.windowMs), windowAt(now, spec.windowMs))
+        if (!d.allowed) return
+        const next = { ...c, state: d.states[0] }
+        assert.isTrue(decide([{ ...next, cost: o.remaining }], now).allowed)
+        assert.isFalse(decide([{ ...next, cost: o.remaining + 1 }], now).allowed)
+      },
+      runs
+    )
   })
 })

@@ -9,7 +9,10 @@ const bpsArb = fc.integer({ min: 0, max: 10_000 }).map(BasisPoints.make)
 
 describe("RevenueSplit", () => {
   it("splits by basis points, rounding the contributor down", () => {
-    assert.deepStrictEqual(splitRevenue(Credits.make(1000), BasisPoints.make(2500)), { contributor: 250, platform: 750 })
+    assert.deepStrictEqual(splitRevenue(Credits.make(1000), BasisPoints.make(2500)), {
+      contributor: 250,
+      platform: 750
+    })
     assert.deepStrictEqual(splitRevenue(Credits.make(3), BasisPoints.make(5000)), { contributor: 1, platform: 2 })
     assert.deepStrictEqual(splitRevenue(Credits.make(9), BasisPoints.make(1)), { contributor: 0, platform: 9 })
     assert.deepStrictEqual(splitRevenue(Credits.make(10), undefined), { contributor: 0, platform: 10 })
@@ -18,7 +21,10 @@ describe("RevenueSplit", () => {
 
   it("is exact where floating point is not", () => {
     // Math.floor(9007198441575536 * 4902 / 10000) is 4415328676060328.
-    assert.strictEqual(splitRevenue(Credits.make(9007198441575536), BasisPoints.make(4902)).contributor, 4415328676060327)
+    assert.strictEqual(
+      splitRevenue(Credits.make(9007198441575536), BasisPoints.make(4902)).contributor,
+      4415328676060327
+    )
     const max = Credits.make(Number.MAX_SAFE_INTEGER)
     assert.deepStrictEqual(splitRevenue(max, BasisPoints.make(10_000)), { contributor: max, platform: 0 })
   })
@@ -51,21 +57,34 @@ describe("RevenueSplit", () => {
   })
 
   const partOfWhole = fc.tuple(amountArb, fc.maxSafeNat().filter((n) => n > 0)).chain(([amount, whole]) =>
-    fc.tuple(fc.constant(amount), fc.integer({ min: 0, max: whole }), fc.integer({ min: 0, max: whole }), fc.constant(whole))
+    fc.tuple(
+      fc.constant(amount),
+      fc.integer({ min: 0, max: whole }),
+      fc.integer({ min: 0, max: whole }),
+      fc.constant(whole)
+    )
   )
 
-  it.prop("prorate is the floor of amount * part / whole, at most amount and monotone", [partOfWhole], ([[amount, a, b, whole]]) => {
-    const [lo, hi] = [Credits.make(Math.min(a, b)), Credits.make(Math.max(a, b))]
-    const w = Credits.make(whole)
-    const r = prorate(amount, hi, w)
-    const exact = BigInt(amount) * BigInt(hi)
-    assert.isTrue(BigInt(r) * BigInt(whole) <= exact && exact < BigInt(r + 1) * BigInt(whole))
-    assert.isAtMost(r, amount)
-    assert.isAtMost(prorate(amount, lo, w), r)
-    assert.strictEqual(prorate(amount, w, w), amount)
-  }, runs)
+  it.prop(
+    "prorate is the floor of amount * part / whole, at most amount and monotone",
+    [partOfWhole],
+    ([[amount, a, b, whole]]) => {
+      const [lo, hi] = [Credits.make(Math.min(a, b)), Credits.make(Math.max(a, b))]
+      const w = Credits.make(whole)
+      const r = prorate(amount, hi, w)
+      const exact = BigInt(amount) * BigInt(hi)
+      assert.isTrue(BigInt(r) * BigInt(whole) <= exact && exact < BigInt(r + 1) * BigInt(whole))
+      assert.isAtMost(r, amount)
+      assert.isAtMost(prorate(amount, lo, w), r)
+      assert.strictEqual(prorate(amount, w, w), amount)
+    },
+    runs
+  )
 
-  it.prop("refunds in parts never reverse more than the whole", [amountArb, fc.array(fc.integer({ min: 1, max: 1_000_000 }), { minLength: 1, maxLength: 10 })], ([amount, parts]) => {
+  it.prop("refunds in parts never reverse more than the whole", [
+    amountArb,
+    fc.array(fc.integer({ min: 1, max: 1_000_000 }), { minLength: 1, maxLength: 10 })
+  ], ([amount, parts]) => {
     const whole = Credits.make(parts.reduce((a, b) => a + b, 0))
     const reversed = parts.reduce((sum, part) => sum + prorate(amount, Credits.make(part), whole), 0)
     assert.isAtMost(reversed, amount)

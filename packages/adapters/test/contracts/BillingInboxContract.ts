@@ -1,0 +1,174 @@
+import { assert, describe, it } from "@effect/vitest"
+import type { EventId, IncomingEvent } from "@tollgate/core"
+import { BillingEvent, BillingInbox } from "@tollgate/core"
+import type { Layer } from "effect"
+import { Effect, Option } from "effect"
+import { unique } from "./fixtures.js"
+
+const incoming = (createdAt: number, fields: Partial<IncomingEvent> = {}): IncomingEvent => ({
+  id: unique("evt") as EventId,
+  provider: "sandbox",
+  type: "checkout.session.completed",
+  createdAt,
+  payload: { session: unique("cs"), credits: 500 },
+  ...fields
+})
+
+const ids = (events: ReadonlyArray<BillingEvent>) => events.map((e) => e.id)
+
+/**
+ * The BillingInbox contract: every adapter must pass it. Each test provides `layer` itself and
+ * expects an empty store. Claims take `now` explicitly, so the clock does not matter.
+ */
+export const billingInboxContract = (name: string, layer: Layer.Layer<BillingInbox, unknown>) =>
+  describe(`BillingInbox contract: ${name}`, () => {
+    const run = <A, E>(body: Effect.Effect<A, E, BillingInbox>) => Effect.provide(body, layer)
+
+    it.effect("an event is stored pending with no attempts; a duplicate never overwrites it", () =>
+      run(Effect.gen(function*() {
+        const inbox = yield* BillingInbox
+        const event = incoming(1_000)
+        assert.strictEqual(yield* inbox.store(event, 5_000), "stored")
+        const stored = Option.getOrThrow(yield* inbox.get(event.id))
+        assert.instanceOf(stored, BillingEvent)
+        assert.deepStrictEqual(
+          { ...stored },
+          { ...event, receivedAt: 5_000, status: "pending" as const, attempts: 0 }
+        )
+        const again = { ...event, type: "charge.refunded", createdAt: 2_000, payload: { other: true } }
+        assert.strictEqual(yield* inbox.store(again, 6_000), "duplicate")
+        assert.deepStrictEqual(yield* inbox.get(event.id), Option.some(stored))
+        assert.isTrue(Option.isNone(yield* inbox.get(unique("evt") as EventId)))
+      })))
+
+    it.effect("concurrent stores of one event id: exactly one is stored", () =>
+      run(Effect.gen(function*() {
+        const inbox = yield* BillingInbox
+        const event = incoming(1_000)
+        const results = yield* Effect.all(
+          Array.from({ length: 8 }, (_, i) => inbox.store({ ...event, payload: { i } }, 5_000 + i)),
+          { concurrency: "unbounded" }
+        )
+        assert.strictEqual(results.filter((r) => r === "stored").length, 1)
+        assert.strictEqual(results.filter((r) => r === "duplicate").length, 7)
+      })))
+
+    it.effect("a claim takes the oldest pending events first (created, then received), up to the limit, and counts the attempt", () =>
+      run(Effect.gen(function*() {
+        const inbox = yield* BillingInbox
+        const newest = incoming(3_000)
+        const laterArrival = incoming(1_000)
+        const earlierArrival = incoming(1_000)
+        const middle = incoming(2_000)
+        yield* inbox.store(newest, 7_000)
+        yield* inbox.store(laterArrival, 9_000)
+        yield* inbox.store(earlierArrival, 8_000)
+        yield* inbox.store(middle, 7_500)
+        assert.deepStrictEqual(yield* inbox.claim({ now: 100, limit: 0, leaseMs: 1_000 }), [])
+        // never claimed: claimable whatever `now`, even before it was received
+        const first = yield* inbox.claim({ now: 100, limit: 3, leaseMs: 1_000 })
+        assert.deepStrictEqual(ids(first), [earlierArrival.id, laterArrival.id, middle.id])
+        assert.isTrue(first.every((e) => e.attempts === 1 && e.status === "pending"))
+        assert.strictEqual(Option.getOrThrow(yield* inbox.get(middle.id)).attempts, 1)
+        assert.strictEqual(Option.getOrThrow(yield* inbox.get(newest.id)).attempts, 0)
+        const rest = yield* inbox.claim({ now: 100, limit: 3, leaseMs: 1_000 })
+        assert.deepStrictEqual(ids(rest), [newest.id])
+        assert.deepStrictEqual(yield* inbox.claim({ now: 100, limit: 3, leaseMs: 1_000 }), [])
+      })))
+
+    it.effect("a claimed event is not claimed again before its lease ends, and comes back once it has", () =>
+      run(Effect.gen(function*() {
+        const inbox = yield* BillingInbox
+        const event = incoming(1_000)
+        yield* inbox.store(event, 1_000)
+        assert.deepStrictEqual(ids(yield* inbox.claim({ now: 1_000, limit: 10, leaseMs: 500 })), [event.id])
+        assert.deepStrictEqual(yield* inbox.claim({ now: 1_499, limit: 10, leaseMs: 500 }), [])
+        // the worker died: the lease ends and another worker gets the event, as a new attempt
+        const again = yield* inbox.claim({ now: 1_500, limit: 10, leaseMs: 500 })
+        assert.deepStrictEqual(ids(again), [event.id])
+        assert.strictEqual(again[0]!.attempts, 2)
+        assert.deepStrictEqual(yield* inbox.claim({ now: 1_999, limit: 10, leaseMs: 500 }), [])
+      })))
+
+    it.effect("concurrent claims never return the same event", () =>
+      run(Effect.gen(function*() {
+        const inbox = yield* BillingInbox
+        const events = Array.from({ length: 30 }, (_, i) => incoming(1_000 + (i % 7)))
+        yield* Effect.forEach(events, (e) => inbox.store(e, 2_000))
+        const claim = (limit: number) => inbox.claim({ now: 3_000, limit, leaseMs: 60_000 })
+        const first = (yield* Effect.all(Array.from({ length: 6 }, () => claim(4)), { concurrency: "unbounded" }))
+          .flat()
+        assert.strictEqual(first.length, 24)
+        assert.strictEqual(new Set(ids(first)).size, 24)
+        const second = (yield* Effect.all(Array.from({ length: 6 }, () => claim(30)), { concurrency: "unbounded" }))
+          .flat()
+        assert.strictEqual(second.length, 6)
+        assert.sameMembers([...ids(first), ...ids(second)], events.map((e) => e.id))
+        assert.isTrue([...first, ...second].every((e) => e.attempts === 1))
+        assert.deepStrictEqual(yield* claim(30), [])
+      })))
+
+    it.effect("a completed event is processed and never claimed again", () =>
+      run(Effect.gen(function*() {
+        const inbox = yield* BillingInbox
+        const event = incoming(1_000)
+        const waiting = incoming(1_000)
+        yield* inbox.store(event, 1_000)
+        yield* inbox.store(waiting, 1_000)
+        yield* inbox.claim({ now: 1_000, limit: 1, leaseMs: 500 })
+        yield* inbox.complete(event.id, 1_200)
+        const done = Option.getOrThrow(yield* inbox.get(event.id))
+        assert.deepStrictEqual([done.status, done.processedAt, done.attempts], ["processed", 1_200, 1])
+        assert.deepStrictEqual(ids(yield* inbox.claim({ now: 1_000_000, limit: 10, leaseMs: 500 })), [waiting.id])
+        yield* inbox.complete(waiting.id, 1_000_100)
+        // completing again, or a late failure from a stale worker, leaves it processed as it was
+        yield* inbox.complete(event.id, 9_000)
+        yield* inbox.fail(event.id, "stale worker", 2_000_000)
+        assert.deepStrictEqual(yield* inbox.get(event.id), Option.some(done))
+        assert.deepStrictEqual(yield* inbox.claim({ now: 3_000_000, limit: 10, leaseMs: 500 }), [])
+        assert.strictEqual(yield* inbox.store(event, 4_000_000), "duplicate")
+        assert.deepStrictEqual(yield* inbox.get(event.id), Option.some(done))
+      })))
+
+    it.effect("a failed event stays pending with its error and is claimable again at its retry time, not before", () =>
+      run(Effect.gen(function*() {
+        const inbox = yield* BillingInbox
+        const event = incoming(1_000)
+        yield* inbox.store(event, 1_000)
+        yield* inbox.claim({ now: 1_000, limit: 10, leaseMs: 500 })
+        yield* inbox.fail(event.id, "upstream said no", 5_000)
+        const failed = Option.getOrThrow(yield* inbox.get(event.id))
+        assert.deepStrictEqual([failed.status, failed.lastError, failed.attempts], ["pending", "upstream said no", 1])
+        assert.deepStrictEqual(yield* inbox.claim({ now: 1_500, limit: 10, leaseMs: 500 }), [])
+        assert.deepStrictEqual(yield* inbox.claim({ now: 4_999, limit: 10, leaseMs: 500 }), [])
+        const retried = yield* inbox.claim({ now: 5_000, limit: 10, leaseMs: 500 })
+        assert.deepStrictEqual(ids(retried), [event.id])
+        assert.strictEqual(retried[0]!.attempts, 2)
+        yield* inbox.fail(event.id, "still no", 6_000)
+        assert.strictEqual(Option.getOrThrow(yield* inbox.get(event.id)).lastError, "still no")
+        yield* inbox.claim({ now: 6_000, limit: 10, leaseMs: 500 })
+        yield* inbox.complete(event.id, 6_100)
+        assert.strictEqual(Option.getOrThrow(yield* inbox.get(event.id)).status, "processed")
+      })))
+
+    it.effect("a failure ends the lease: a retry time before the lease's end is honoured", () =>
+      run(Effect.gen(function*() {
+        const inbox = yield* BillingInbox
+        const event = incoming(1_000)
+        yield* inbox.store(event, 1_000)
+        yield* inbox.claim({ now: 1_000, limit: 10, leaseMs: 60_000 })
+        yield* inbox.fail(event.id, "transient", 2_000)
+        assert.deepStrictEqual(yield* inbox.claim({ now: 1_999, limit: 10, leaseMs: 60_000 }), [])
+        assert.deepStrictEqual(ids(yield* inbox.claim({ now: 2_000, limit: 10, leaseMs: 60_000 })), [event.id])
+      })))
+
+    it.effect("completing or failing an unknown event changes nothing", () =>
+      run(Effect.gen(function*() {
+        const inbox = yield* BillingInbox
+        const id = unique("evt") as EventId
+        yield* inbox.complete(id, 1_000)
+        yield* inbox.fail(id, "nothing", 1_000)
+        assert.isTrue(Option.isNone(yield* inbox.get(id)))
+        assert.deepStrictEqual(yield* inbox.claim({ now: 1_000_000, limit: 10, leaseMs: 500 }), [])
+      })))
+  })

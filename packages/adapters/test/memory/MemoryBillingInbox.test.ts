@@ -1,0 +1,4 @@
+import { MemoryBillingInboxLive } from "../../src/memory/MemoryBillingInbox.js"
+import { billingInboxContract } from "../contracts/BillingInboxContract.js"
+
+billingInboxContract("memory", MemoryBillingInboxLive)

@@ -1,0 +1,4 @@
+import { MemoryOutboxLive } from "../../src/memory/MemoryOutbox.js"
+import { outboxContract } from "../contracts/OutboxContract.js"
+
+outboxContract("memory", MemoryOutboxLive)

@@ -1,0 +1,4 @@
+import { MemoryProjectStoreLive } from "../../src/memory/MemoryProjectStore.js"
+import { projectStoreContract } from "../contracts/ProjectStoreContract.js"
+
+projectStoreContract("memory", MemoryProjectStoreLive)
