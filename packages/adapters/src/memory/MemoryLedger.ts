@@ -22,8 +22,6 @@ import type {
   WithdrawResult
 } from "@tollgate/core"
 import {
-  AccountId as AccountIdSchema,
-  accountKind,
   DrawDown,
   expiredAccount,
   Fingerprint,
@@ -36,20 +34,15 @@ import {
   InvalidLedgerRequest,
   isBalanced,
   Ledger,
+  LedgerValidation,
   sourceAccount,
   Transaction,
   walletAccount
 } from "@tollgate/core"
 import type { Entry } from "@tollgate/core"
-import { Clock, Effect, Either, Layer, Option, Schema } from "effect"
+import { Clock, Effect, Either, Layer, Option } from "effect"
 
 type Outcome<A, E> = Either.Either<A, E>
-
-const isAccountId = Schema.is(AccountIdSchema)
-
-/** Amounts arrive typed as Credits but are checked again: a fraction must be refused, not stored. */
-const isAmount = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
-const isPositive = (n: number): boolean => isAmount(n) && n > 0
 
 /**
  * The ledger in process memory. Every write runs as one synchronous block between reading the
@@ -148,16 +141,14 @@ export const makeMemoryLedger = Effect.sync(() => {
       })
     )
 
-  const invalid = (message: string) => Either.left(new InvalidLedgerRequest({ code: "invalid_request", message }))
-
   const atomically = <A, E>(f: (now: number) => Outcome<A, E>): Effect.Effect<A, E> =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.suspend(() => f(now)))
 
   const grant = (request: GrantRequest) =>
     atomically((now) =>
       idempotent("grant", request, (): Outcome<GrantResult, InvalidLedgerRequest> => {
-        if (!isPositive(request.amount)) return invalid("a grant must be a positive whole number of credits")
-        if (request.expiresAt !== undefined && request.expiresAt <= now) return invalid("a grant must expire after now")
+        const malformed = LedgerValidation.grant(request, now)
+        if (Option.isSome(malformed)) return Either.left(malformed.value)
         const lot = new Grant({
           id: nextId("grant") as GrantId,
           projectId: request.projectId,
@@ -180,8 +171,8 @@ export const makeMemoryLedger = Effect.sync(() => {
   const hold = (request: HoldRequest) =>
     atomically((now) =>
       idempotent("hold", request, (): Outcome<HoldResult, InvalidLedgerRequest | InsufficientCredit> => {
-        if (!isPositive(request.amount)) return invalid("a hold must be a positive whole number of credits")
-        if (request.expiresAt <= now) return invalid("a hold must expire after now")
+        const malformed = LedgerValidation.hold(request, now)
+        if (Option.isSome(malformed)) return Either.left(malformed.value)
         const projectLots = lots(request.projectId)
         const allocations = DrawDown.allocate(projectLots, request.amount, now)
         if (Option.isNone(allocations)) return insufficient(request, projectLots, now)
@@ -232,16 +223,8 @@ export const makeMemoryLedger = Effect.sync(() => {
     atomically((now) =>
       idempotent("capture", request, () =>
         Either.gen(function*() {
-          const paid = request.payees.reduce((s, p) => s + p.amount, 0)
-          if (paid !== request.amount) return yield* invalid("payees must add up to the captured amount")
-          if (
-            !isAmount(request.amount) ||
-            request.payees.some((p) =>
-              !isAccountId(p.account) || accountKind(p.account) === "wallet" || !isAmount(p.amount)
-            )
-          ) {
-            return yield* invalid("a payee must be a non-wallet account with a whole, non-negative amount")
-          }
+          const malformed = LedgerValidation.capture(request)
+          if (Option.isSome(malformed)) return yield* Either.left(malformed.value)
           const held = yield* findHold(request.holdId)
           yield* HoldTransition.transition(held, { _tag: "capture", amount: request.amount }, now)
           const transaction = request.amount === 0 ? undefined : post(
@@ -272,10 +255,8 @@ export const makeMemoryLedger = Effect.sync(() => {
   const withdraw = (request: WithdrawRequest) =>
     atomically((now) =>
       idempotent("withdraw", request, (): Outcome<WithdrawResult, InvalidLedgerRequest | InsufficientCredit> => {
-        if (!isPositive(request.amount)) return invalid("a withdrawal must be a positive whole number of credits")
-        if (!isAccountId(request.to) || accountKind(request.to) === "wallet") {
-          return invalid("credit must be withdrawn to a non-wallet account")
-        }
+        const malformed = LedgerValidation.withdraw(request)
+        if (Option.isSome(malformed)) return Either.left(malformed.value)
         const projectLots = lots(request.projectId)
         const allocations = DrawDown.allocate(projectLots, request.amount, now, request.partial === true)
         if (Option.isNone(allocations)) return insufficient(request, projectLots, now)

@@ -1,0 +1,143 @@
+import { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import type { EventId, IncomingEvent } from "@tollgate/core"
+import { BillingEvent, BillingEventStatus, BillingInbox, BillingInboxUnavailable } from "@tollgate/core"
+import type { ParseResult } from "effect"
+import { Effect, Layer, Option, Predicate, Schema } from "effect"
+
+/** node-postgres returns int8 as text; the table bounds every value to a safe integer. */
+const Int8 = Schema.Union(Schema.Number, Schema.NumberFromString).pipe(Schema.filter(Number.isSafeInteger))
+
+/** A row of `billing_inbox` (the lease column, `claimable_at`, is not part of the event). */
+const EventRow = Schema.Struct({
+  id: Schema.String,
+  provider: Schema.Literal("stripe", "sandbox"),
+  type: Schema.String,
+  created_at: Int8,
+  payload: Schema.Unknown,
+  received_at: Int8,
+  status: BillingEventStatus,
+  attempts: Schema.Number,
+  processed_at: Schema.NullOr(Int8),
+  last_error: Schema.NullOr(Schema.String)
+})
+
+const EventFromRow = Schema.transform(EventRow, BillingEvent, {
+  strict: true,
+  decode: (row) => ({
+    id: row.id,
+    provider: row.provider,
+    type: row.type,
+    createdAt: row.created_at,
+    payload: row.payload,
+    receivedAt: row.received_at,
+    status: row.status,
+    attempts: row.attempts,
+    ...(row.processed_at === null ? {} : { processedAt: row.processed_at }),
+    ...(row.last_error === null ? {} : { lastError: row.last_error })
+  }),
+  encode: (event) => ({
+    id: event.id,
+    provider: event.provider,
+    type: event.type,
+    created_at: event.createdAt,
+    payload: event.payload,
+    received_at: event.receivedAt,
+    status: event.status,
+    attempts: event.attempts,
+    processed_at: event.processedAt ?? null,
+    last_error: event.lastError ?? null
+  })
+})
+
+const decodeEvents = Schema.decodeUnknown(Schema.Array(EventFromRow))
+
+/** Oldest provider time first (the order the provider meant), then arrival, then id. */
+const oldestFirst = (a: BillingEvent, b: BillingEvent): number =>
+  a.createdAt - b.createdAt || a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+
+const orUnavailable = <A, E, R>(effect: Effect.Effect<A, E | SqlError | ParseResult.ParseError, R>) =>
+  Effect.catchIf(
+    effect,
+    (e): e is SqlError | ParseResult.ParseError =>
+      Predicate.isTagged(e, "SqlError") || Predicate.isTagged(e, "ParseError"),
+    (e) =>
+      new BillingInboxUnavailable({
+        message: e._tag === "SqlError" ? `${e.message}${sqlState(e.cause)}` : "a stored billing event could not be read"
+      })
+  )
+
+const sqlState = (cause: unknown): string =>
+  Predicate.hasProperty(cause, "code") && typeof cause.code === "string" ? ` (SQLSTATE ${cause.code})` : ""
+
+/**
+ * The billing inbox in PostgreSQL. `store` relies on the primary key (`ON CONFLICT DO NOTHING`),
+ * so concurrent deliveries of one event store it once. A claim is one statement: it locks the
+ * oldest due events with `FOR UPDATE SKIP LOCKED` and leases them, so concurrent workers on
+ * other connections skip what another claim holds and never receive the same event, and a
+ * lease that ran out makes the event due again.
+ */
+export const makePgBillingInbox = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+
+  const store = Effect.fn("BillingInbox.store")(function*(incoming: IncomingEvent, receivedAt: number) {
+    // `?? null`: a payload of `undefined` is stored as JSON null rather than failing the insert.
+    const payload = JSON.stringify(incoming.payload) ?? "null"
+    const stored = yield* sql`
+      INSERT INTO billing_inbox (id, provider, type, created_at, payload, received_at, status, attempts)
+      VALUES (
+        ${incoming.id}, ${incoming.provider}, ${incoming.type}, ${incoming.createdAt}, ${payload}::jsonb,
+        ${receivedAt}, 'pending', 0
+      )
+      ON CONFLICT (id) DO NOTHING
+      RETURNING id`
+    return stored.length > 0 ? "stored" as const : "duplicate" as const
+  }, orUnavailable)
+
+  const get = Effect.fn("BillingInbox.get")(function*(id: EventId) {
+    const events = yield* decodeEvents(yield* sql`SELECT * FROM billing_inbox WHERE id = ${id}`)
+    return Option.fromNullable(events[0])
+  }, orUnavailable)
+
+  const claim = Effect.fn("BillingInbox.claim")(
+    function*(options: { readonly now: number; readonly limit: number; readonly leaseMs: number }) {
+      const { leaseMs, now } = options
+      const limit = Number.isFinite(options.limit) ? Math.min(Math.max(0, Math.floor(options.limit)), 1_000_000_000) : 0
+      if (limit === 0) return []
+      const claimed = yield* decodeEvents(
+        yield* sql`
+          WITH due AS MATERIALIZED (
+            SELECT id FROM billing_inbox
+            WHERE status = 'pending' AND (claimable_at IS NULL OR claimable_at <= ${now})
+            ORDER BY created_at, received_at, id
+            LIMIT ${limit}
+            FOR UPDATE SKIP LOCKED
+          )
+          UPDATE billing_inbox AS event
+          SET attempts = event.attempts + 1, claimable_at = ${now + leaseMs}
+          FROM due
+          WHERE event.id = due.id
+          RETURNING event.*`
+      )
+      // RETURNING keeps no order.
+      return [...claimed].sort(oldestFirst)
+    },
+    orUnavailable
+  )
+
+  const complete = Effect.fn("BillingInbox.complete")(function*(id: EventId, at: number) {
+    yield* sql`
+      UPDATE billing_inbox SET status = 'processed', processed_at = ${at}, claimable_at = NULL
+      WHERE id = ${id} AND status <> 'processed'`
+  }, orUnavailable)
+
+  const fail = Effect.fn("BillingInbox.fail")(function*(id: EventId, error: string, retryAt: number) {
+    yield* sql`
+      UPDATE billing_inbox SET last_error = ${error}, claimable_at = ${retryAt}
+      WHERE id = ${id} AND status <> 'processed'`
+  }, orUnavailable)
+
+  return BillingInbox.of({ store, get, claim, complete, fail })
+})
+
+export const PgBillingInboxLive = Layer.effect(BillingInbox, makePgBillingInbox)

@@ -1,0 +1,12 @@
+import * as Migrator from "@effect/sql/Migrator"
+import m0001 from "./0001_ledger.js"
+import m0002 from "./0002_stores.js"
+
+/**
+ * Every migration, in order. They create everything from an empty database and are recorded
+ * by the migrator, so running them again does nothing.
+ */
+export const migrations = Migrator.fromRecord({
+  "0001_ledger": m0001,
+  "0002_stores": m0002
+})
