@@ -127,15 +127,10 @@ describe.skipIf(!postgresAvailable)("PostgreSQL ledger under real concurrency", 
         1
       )
       assert.strictEqual(grants.filter((g) => g.code === "created").length, 1)
-      const holdKey = key() as IdempotencyKey
+      // one request sent 50 times (a deadline computed per call would make them different requests)
+      const holdRequest = { idempotencyKey: key(), projectId: p, amount: 30 as Credits, expiresAt: Date.now() + 60_000 }
       const holds = yield* Effect.all(
-        Array.from({ length: 50 }, () =>
-          ledger.hold({
-            idempotencyKey: holdKey,
-            projectId: p,
-            amount: 30 as Credits,
-            expiresAt: Date.now() + 60_000
-          })),
+        Array.from({ length: 50 }, () => ledger.hold(holdRequest)),
         { concurrency: "unbounded" }
       )
       assert.strictEqual(new Set(holds.map((h) => h.hold.id)).size, 1)
