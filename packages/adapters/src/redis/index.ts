@@ -1,0 +1,7 @@
+export * from "./CachedKeyStore.js"
+export * from "./LimiterHealth.js"
+export * from "./Lru.js"
+export * from "./RateLimitScript.js"
+export * from "./RedisConfig.js"
+export * from "./RedisConnection.js"
+export * from "./RedisRateLimiter.js"

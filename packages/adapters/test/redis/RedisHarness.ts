@@ -1,0 +1,244 @@
+/**
+ * Redis for the Redis test files.
+ *
+ * The shared server is `REDIS_URL`, else redis://127.0.0.1:6379. If it does not answer PING
+ * within 2 s, `redisAvailable` is false and the file warns (skip with
+ * `describe.skipIf(!redisAvailable)`); with `CI=true` the file fails instead. Each test file
+ * works under a key prefix of its own (`tollgate-test:<label>:<random>:`) and deletes every key
+ * under it after its last test.
+ *
+ * Tests that stop Redis start a server of their own (`startRedisServer`) on a spare port, and
+ * tests of several gateways run child processes (`spawnWorker`); both are killed after the
+ * file at the latest, and on exit of the test process.
+ */
+import { afterAll } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { Redis } from "ioredis"
+import type { ChildProcess } from "node:child_process"
+import { spawn } from "node:child_process"
+import { randomUUID } from "node:crypto"
+import { createServer } from "node:net"
+import { dirname, join } from "node:path"
+import { createInterface } from "node:readline"
+import { fileURLToPath } from "node:url"
+import { redisOptions } from "../../src/redis/RedisConnection.js"
+import type { RedisRateLimiterOptions } from "../../src/redis/RedisRateLimiter.js"
+import { redisRateLimiterLayer } from "../../src/redis/RedisRateLimiter.js"
+
+export const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
+
+const withoutPassword = (url: string): string => {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password !== "") parsed.password = "***"
+    return parsed.toString()
+  } catch {
+    return "<REDIS_URL is not a URL>"
+  }
+}
+
+const ping = async (url: string, ms: number): Promise<boolean> => {
+  const client = new Redis(url, { ...redisOptions({ connectTimeoutMs: ms }), retryStrategy: () => null })
+  client.on("error", () => undefined)
+  try {
+    await Promise.race([
+      client.connect().then(() => client.ping()),
+      new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), ms))
+    ])
+    return true
+  } catch {
+    return false
+  } finally {
+    client.disconnect()
+  }
+}
+
+/** Whether the Redis server answered PING within 2 s when this module loaded. */
+export const redisAvailable: boolean = await ping(redisUrl, 2_000)
+
+if (!redisAvailable) {
+  const message = `Redis at ${withoutPassword(redisUrl)} is unreachable`
+  if (process.env.CI === "true") throw new Error(`${message}, and CI=true: the Redis suites must run on CI.`)
+  console.warn(`${message}: skipping the Redis suites of this file (set REDIS_URL to run them).`)
+}
+
+/** A connected client with the adapters' options; the caller closes it. */
+export const connect = async (url: string, name = "tollgate-test"): Promise<Redis> => {
+  const client = new Redis(url, redisOptions({ name }))
+  client.on("error", () => undefined)
+  await client.connect()
+  return client
+}
+
+/** Deletes every key under `prefix` (SCAN, then UNLINK in batches). */
+export const deleteKeys = async (client: Redis, prefix: string): Promise<number> => {
+  let cursor = "0"
+  let deleted = 0
+  do {
+    const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1_000)
+    cursor = next
+    if (keys.length > 0) deleted += await client.unlink(...keys)
+  } while (cursor !== "0")
+  return deleted
+}
+
+export interface TestRedis {
+  /** This file's prefix; every key a test writes must start with it. */
+  readonly prefix: string
+  /** The file's client on the shared server, connected on first use and closed after the file. */
+  readonly client: () => Promise<Redis>
+  /** {@link client} as an Effect. */
+  readonly clientEffect: Effect.Effect<Redis>
+}
+
+/** A prefix and a client for one test file; registers `afterAll` to delete its keys and disconnect. */
+export const testRedis = (label: string): TestRedis => {
+  const prefix = `tollgate-test:${label}:${randomUUID().slice(0, 8)}:`
+  let client: Promise<Redis> | undefined
+  const get = () => (client ??= connect(redisUrl))
+  afterAll(async () => {
+    if (client === undefined) return
+    const c = await client
+    await deleteKeys(c, prefix)
+    await c.quit()
+  })
+  return { prefix, client: get, clientEffect: Effect.promise(get) }
+}
+
+/**
+ * Tests run on explicit times far from the server's clock, so counters are kept long past their
+ * windows (10 min of slack): what a key holds must not vanish in the server's time mid-test.
+ */
+export const TEST_SLACK_MS = 600_000
+
+/** A RedisRateLimiter over the file's client and prefix (generous timeout: tests are not about speed). */
+export const limiterLayer = (redis: TestRedis, options: Partial<RedisRateLimiterOptions> = {}) =>
+  Layer.unwrapEffect(
+    Effect.map(redis.clientEffect, (client) =>
+      redisRateLimiterLayer({
+        client,
+        keyPrefix: redis.prefix,
+        expirySlackMs: TEST_SLACK_MS,
+        timeoutMs: 2_000,
+        ...options
+      }))
+  )
+
+const children = new Set<ChildProcess>()
+process.on("exit", () => {
+  for (const child of children) child.kill("SIGKILL")
+})
+afterAll(() => {
+  for (const child of children) child.kill("SIGKILL")
+})
+
+const track = (child: ChildProcess) => {
+  children.add(child)
+  child.on("exit", () => children.delete(child))
+  return child
+}
+
+const waitExit = (child: ChildProcess): Promise<void> =>
+  child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((resolve) => child.once("exit", () => resolve()))
+
+/** A port nothing listens on right now. */
+export const sparePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+
+export interface RedisServer {
+  readonly port: number
+  readonly url: string
+  readonly process: ChildProcess
+  /** SIGKILL, and wait until it is gone. */
+  readonly kill: () => Promise<void>
+}
+
+/** `redis-server` on `port`, without persistence, started and answering PING (within 5 s). */
+export const startRedisServer = async (port: number): Promise<RedisServer> => {
+  const child = track(
+    spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+      stdio: "ignore"
+    })
+  )
+  const url = `redis://127.0.0.1:${port}`
+  const deadline = Date.now() + 5_000
+  while (!(await ping(url, 200))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill("SIGKILL")
+      throw new Error(`redis-server did not start on port ${port}`)
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return {
+    port,
+    url,
+    process: child,
+    kill: async () => {
+      child.kill("SIGKILL")
+      await waitExit(child)
+    }
+  }
+}
+
+const here = dirname(fileURLToPath(import.meta.url))
+const repoRoot = join(here, "../../../..")
+
+export interface Worker {
+  /** The next line the worker prints (its protocol is one JSON object per line). */
+  readonly next: () => Promise<unknown>
+  readonly send: (line: string) => void
+  readonly kill: () => Promise<void>
+}
+
+/**
+ * Runs `script` (a file beside this one) under tsx as a separate process. It is killed after
+ * `lifetimeMs` whatever happens, and after the test file at the latest.
+ */
+export const spawnWorker = (script: string, env: Record<string, string>, lifetimeMs = 30_000): Worker => {
+  const child = track(
+    spawn(process.execPath, ["--import", "tsx", join(here, script)], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      stdio: ["pipe", "pipe", "inherit"]
+    })
+  )
+  const lifetime = setTimeout(() => child.kill("SIGKILL"), lifetimeMs)
+  child.on("exit", () => clearTimeout(lifetime))
+  const lines: Array<string> = []
+  const waiting: Array<(line: string | undefined) => void> = []
+  let closed = false
+  const reader = createInterface({ input: child.stdout! })
+  reader.on("line", (line) => {
+    const waiter = waiting.shift()
+    if (waiter) waiter(line)
+    else lines.push(line)
+  })
+  reader.on("close", () => {
+    closed = true
+    for (const waiter of waiting.splice(0)) waiter(undefined)
+  })
+  return {
+    next: async () => {
+      const line = lines.shift() ?? (closed ? undefined : await new Promise<string | undefined>((r) => waiting.push(r)))
+      if (line === undefined) throw new Error(`${script} exited (code ${child.exitCode}, signal ${child.signalCode})`)
+      return JSON.parse(line)
+    },
+    send: (line) => {
+      child.stdin!.write(`${line}\n`)
+    },
+    kill: async () => {
+      child.kill("SIGKILL")
+      await waitExit(child)
+    }
+  }
+}
