@@ -1,9 +1,8 @@
 import { SqlClient } from "@effect/sql"
-import type { SqlError } from "@effect/sql/SqlError"
 import type { EventId, IncomingEvent } from "@tollgate/core"
 import { BillingEvent, BillingEventStatus, BillingInbox, BillingInboxUnavailable } from "@tollgate/core"
-import type { ParseResult } from "effect"
-import { Effect, Layer, Option, Predicate, Schema } from "effect"
+import { Effect, Layer, Option, Schema } from "effect"
+import { outage } from "./Outage.js"
 
 /** node-postgres returns int8 as text; the table bounds every value to a safe integer. */
 const Int8 = Schema.Union(Schema.Number, Schema.NumberFromString).pipe(Schema.filter(Number.isSafeInteger))
@@ -56,19 +55,10 @@ const decodeEvents = Schema.decodeUnknown(Schema.Array(EventFromRow))
 const oldestFirst = (a: BillingEvent, b: BillingEvent): number =>
   a.createdAt - b.createdAt || a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 
-const orUnavailable = <A, E, R>(effect: Effect.Effect<A, E | SqlError | ParseResult.ParseError, R>) =>
-  Effect.catchIf(
-    effect,
-    (e): e is SqlError | ParseResult.ParseError =>
-      Predicate.isTagged(e, "SqlError") || Predicate.isTagged(e, "ParseError"),
-    (e) =>
-      new BillingInboxUnavailable({
-        message: e._tag === "SqlError" ? `${e.message}${sqlState(e.cause)}` : "a stored billing event could not be read"
-      })
-  )
-
-const sqlState = (cause: unknown): string =>
-  Predicate.hasProperty(cause, "code") && typeof cause.code === "string" ? ` (SQLSTATE ${cause.code})` : ""
+const orUnavailable = outage(
+  (message) => new BillingInboxUnavailable({ message }),
+  "a stored billing event could not be read"
+)
 
 /**
  * The billing inbox in PostgreSQL. `store` relies on the primary key (`ON CONFLICT DO NOTHING`),

@@ -1,9 +1,8 @@
 import { SqlClient } from "@effect/sql"
-import type { SqlError } from "@effect/sql/SqlError"
 import type { DatasetId, PlanDraft, PlanId, RouteId } from "@tollgate/core"
 import { Catalog, CatalogUnavailable, Dataset, Plan, Route } from "@tollgate/core"
-import type { ParseResult } from "effect"
-import { Effect, Layer, Option, Predicate, Schema } from "effect"
+import { Effect, Layer, Option, Schema } from "effect"
+import { outage } from "./Outage.js"
 
 /** A row of `plan_versions` as read: the version column plus the body it was stored without. */
 const PlanRow = Schema.Struct({ version: Schema.Int, body: Schema.Object })
@@ -45,19 +44,10 @@ const encodeDataset = Schema.encode(DatasetFromRow)
  */
 const maxVersionAttempts = 100
 
-const orUnavailable = <A, E, R>(effect: Effect.Effect<A, E | SqlError | ParseResult.ParseError, R>) =>
-  Effect.catchIf(
-    effect,
-    (e): e is SqlError | ParseResult.ParseError =>
-      Predicate.isTagged(e, "SqlError") || Predicate.isTagged(e, "ParseError"),
-    (e) =>
-      new CatalogUnavailable({
-        message: e._tag === "SqlError" ? `${e.message}${sqlState(e.cause)}` : "a stored catalog entry could not be read"
-      })
-  )
-
-const sqlState = (cause: unknown): string =>
-  Predicate.hasProperty(cause, "code") && typeof cause.code === "string" ? ` (SQLSTATE ${cause.code})` : ""
+const orUnavailable = outage(
+  (message) => new CatalogUnavailable({ message }),
+  "a stored catalog entry could not be read"
+)
 
 /**
  * The catalog in PostgreSQL. Plans and routes are stored as their Schema encoding in jsonb,

@@ -1,5 +1,4 @@
 import { SqlClient } from "@effect/sql"
-import type { SqlError } from "@effect/sql/SqlError"
 import type { ApiKeyId, ProjectId } from "@tollgate/core"
 import {
   ApiKey,
@@ -10,8 +9,8 @@ import {
   KeyStore,
   KeyStoreUnavailable
 } from "@tollgate/core"
-import type { ParseResult } from "effect"
-import { Clock, Effect, Layer, Option, Predicate, Schema } from "effect"
+import { Clock, Effect, Layer, Option, Schema } from "effect"
+import { outage } from "./Outage.js"
 
 /** node-postgres returns int8 as text; the table bounds every value to a safe integer. */
 const Int8 = Schema.Union(Schema.Number, Schema.NumberFromString).pipe(Schema.filter(Number.isSafeInteger))
@@ -65,23 +64,7 @@ const decodeKey = Schema.decodeUnknown(ApiKeyFromRow)
 const decodeKeys = Schema.decodeUnknown(Schema.Array(ApiKeyFromRow))
 const encodeKey = Schema.encode(ApiKeyFromRow)
 
-/**
- * An outage, described without the statement's values (a row may carry a key's hash). A row
- * that does not decode means the table was written by something else: also an outage here.
- */
-const orUnavailable = <A, E, R>(effect: Effect.Effect<A, E | SqlError | ParseResult.ParseError, R>) =>
-  Effect.catchIf(
-    effect,
-    (e): e is SqlError | ParseResult.ParseError =>
-      Predicate.isTagged(e, "SqlError") || Predicate.isTagged(e, "ParseError"),
-    (e) =>
-      new KeyStoreUnavailable({
-        message: e._tag === "SqlError" ? `${e.message}${sqlState(e.cause)}` : "a stored key could not be read"
-      })
-  )
-
-const sqlState = (cause: unknown): string =>
-  Predicate.hasProperty(cause, "code") && typeof cause.code === "string" ? ` (SQLSTATE ${cause.code})` : ""
+const orUnavailable = outage((message) => new KeyStoreUnavailable({ message }), "a stored key could not be read")
 
 /**
  * API keys in PostgreSQL. The database enforces unique ids and hashes; inserts use

@@ -1,9 +1,8 @@
 import { SqlClient } from "@effect/sql"
-import type { SqlError } from "@effect/sql/SqlError"
 import type { MessageId, OutboxMessage } from "@tollgate/core"
 import { MessageId as MessageIdSchema, Outbox, OutboxUnavailable, ProjectId } from "@tollgate/core"
-import type { ParseResult } from "effect"
-import { Clock, Effect, Layer, Predicate, Schema } from "effect"
+import { Clock, Effect, Layer, Schema } from "effect"
+import { outage } from "./Outage.js"
 
 /** node-postgres returns int8 as text; every value we store is a safe integer. */
 const Int8 = Schema.Union(Schema.Number, Schema.NumberFromString).pipe(Schema.filter(Number.isSafeInteger))
@@ -26,21 +25,10 @@ const decodeMessages = Schema.decodeUnknown(Schema.Array(MessageRow))
 const longestWaitingFirst = (a: typeof MessageRow.Type, b: typeof MessageRow.Type): number =>
   a.due_at - b.due_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 
-const orUnavailable = <A, E, R>(effect: Effect.Effect<A, E | SqlError | ParseResult.ParseError, R>) =>
-  Effect.catchIf(
-    effect,
-    (e): e is SqlError | ParseResult.ParseError =>
-      Predicate.isTagged(e, "SqlError") || Predicate.isTagged(e, "ParseError"),
-    (e) =>
-      new OutboxUnavailable({
-        message: e._tag === "SqlError"
-          ? `${e.message}${sqlState(e.cause)}`
-          : "a stored outbox message could not be read"
-      })
-  )
-
-const sqlState = (cause: unknown): string =>
-  Predicate.hasProperty(cause, "code") && typeof cause.code === "string" ? ` (SQLSTATE ${cause.code})` : ""
+const orUnavailable = outage(
+  (message) => new OutboxUnavailable({ message }),
+  "a stored outbox message could not be read"
+)
 
 /**
  * The outbox in PostgreSQL. A claim locks the longest-waiting due messages with `FOR UPDATE

@@ -1,9 +1,8 @@
 import { SqlClient } from "@effect/sql"
-import type { SqlError } from "@effect/sql/SqlError"
 import type { ProjectId } from "@tollgate/core"
 import { Project, ProjectStore, ProjectStoreUnavailable } from "@tollgate/core"
-import type { ParseResult } from "effect"
-import { Effect, Layer, Option, Predicate, Schema } from "effect"
+import { Effect, Layer, Option, Schema } from "effect"
+import { outage } from "./Outage.js"
 
 /** node-postgres returns int8 as text; the table bounds every value to a safe integer. */
 const Int8 = Schema.Union(Schema.Number, Schema.NumberFromString).pipe(Schema.filter(Number.isSafeInteger))
@@ -37,19 +36,10 @@ const ProjectFromRow = Schema.transform(ProjectRow, Project, {
 const decodeProjects = Schema.decodeUnknown(Schema.Array(ProjectFromRow))
 const encodeProject = Schema.encode(ProjectFromRow)
 
-const orUnavailable = <A, E, R>(effect: Effect.Effect<A, E | SqlError | ParseResult.ParseError, R>) =>
-  Effect.catchIf(
-    effect,
-    (e): e is SqlError | ParseResult.ParseError =>
-      Predicate.isTagged(e, "SqlError") || Predicate.isTagged(e, "ParseError"),
-    (e) =>
-      new ProjectStoreUnavailable({
-        message: e._tag === "SqlError" ? `${e.message}${sqlState(e.cause)}` : "a stored project could not be read"
-      })
-  )
-
-const sqlState = (cause: unknown): string =>
-  Predicate.hasProperty(cause, "code") && typeof cause.code === "string" ? ` (SQLSTATE ${cause.code})` : ""
+const orUnavailable = outage(
+  (message) => new ProjectStoreUnavailable({ message }),
+  "a stored project could not be read"
+)
 
 /** Projects in PostgreSQL: `put` is one upsert that replaces the whole row. */
 export const makePgProjectStore = Effect.gen(function*() {

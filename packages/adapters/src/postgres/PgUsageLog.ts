@@ -1,9 +1,8 @@
 import { SqlClient } from "@effect/sql"
-import type { SqlError } from "@effect/sql/SqlError"
 import type { UsageFilter, UsageGrouping, UsagePage, UsageSummaryRow } from "@tollgate/core"
 import { LimiterDecision, UsageLog, UsageLogUnavailable, UsageOutcome, UsageRecord } from "@tollgate/core"
-import type { ParseResult } from "effect"
-import { Effect, Either, Encoding, Layer, Option, Predicate, Schema } from "effect"
+import { Effect, Either, Encoding, Layer, Option, Schema } from "effect"
+import { outage } from "./Outage.js"
 
 /** node-postgres returns int8 (and numeric sums) as text; each must be a safe integer. */
 const Int8 = Schema.Union(Schema.Number, Schema.NumberFromString).pipe(Schema.filter(Number.isSafeInteger))
@@ -101,19 +100,7 @@ const groupExpression: Record<UsageGrouping, string> = {
 /** Past any table this holds; keeps `limit + 1` a valid BIGINT. */
 const maxLimit = 1_000_000_000
 
-const orUnavailable = <A, E, R>(effect: Effect.Effect<A, E | SqlError | ParseResult.ParseError, R>) =>
-  Effect.catchIf(
-    effect,
-    (e): e is SqlError | ParseResult.ParseError =>
-      Predicate.isTagged(e, "SqlError") || Predicate.isTagged(e, "ParseError"),
-    (e) =>
-      new UsageLogUnavailable({
-        message: e._tag === "SqlError" ? `${e.message}${sqlState(e.cause)}` : "a stored usage row could not be read"
-      })
-  )
-
-const sqlState = (cause: unknown): string =>
-  Predicate.hasProperty(cause, "code") && typeof cause.code === "string" ? ` (SQLSTATE ${cause.code})` : ""
+const orUnavailable = outage((message) => new UsageLogUnavailable({ message }), "a stored usage row could not be read")
 
 /**
  * The usage log in PostgreSQL. `record` is idempotent through the primary key on the request
