@@ -161,6 +161,16 @@ const statements = [
                   FROM ledger_entries e WHERE e.transaction_id = t.id)))
     FROM ledger_transactions t WHERE t.id = p_tx
   $$`,
+  // The JSON of a transaction just posted, from what was posted (no read-back on the hot path).
+  // Entries keep the order tg_post gave them; zero legs are not stored, so they are left out.
+  `CREATE FUNCTION tg_posted_json(p_tx bigint, p_key text, p_kind text, p_project text, p_now bigint, p_reason text,
+      p_accounts text[], p_amounts bigint[]) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_strip_nulls(jsonb_build_object(
+      'id', p_tx::text, 'idempotencyKey', p_key, 'kind', p_kind, 'projectId', p_project, 'createdAt', p_now,
+      'reason', p_reason,
+      'entries', (SELECT jsonb_agg(jsonb_build_object('account', acc, 'amount', amt) ORDER BY n)
+                  FROM unnest(p_accounts, p_amounts) WITH ORDINALITY AS e(acc, amt, n) WHERE amt <> 0)))
+  $$`,
   `CREATE FUNCTION tg_grant_json(g grants) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
     SELECT jsonb_strip_nulls(jsonb_build_object('id', g.id, 'projectId', g.project_id, 'source', g.source,
       'amount', g.amount, 'remaining', g.remaining, 'expiresAt', g.expires_at, 'createdAt', g.created_at))
@@ -271,7 +281,7 @@ const statements = [
   $$`,
   `CREATE FUNCTION tg_capture(p_key text, p_fingerprint text, p_hold_id text, p_amount bigint,
       p_accounts text[], p_amounts bigint[], p_now bigint) RETURNS jsonb LANGUAGE plpgsql AS $$
-  DECLARE prior jsonb; h holds; refusal jsonb; released bigint; tx bigint;
+  DECLARE prior jsonb; h holds; refusal jsonb; released bigint; tx bigint; accounts text[]; amounts bigint[];
   BEGIN
     prior := tg_replay(p_key, p_fingerprint);
     IF prior IS NOT NULL THEN RETURN prior; END IF;
@@ -280,14 +290,17 @@ const statements = [
     refusal := tg_hold_refusal(h, p_amount, p_now);
     IF refusal IS NOT NULL THEN RETURN tg_remember(p_key, p_fingerprint, refusal, p_now); END IF;
     released := tg_release(h.allocations, p_amount);
+    accounts := array_prepend('wallet:' || h.project_id, p_accounts);
+    amounts := array_prepend(-p_amount, p_amounts);
     IF p_amount > 0 THEN
-      tx := tg_post(p_key, 'capture', h.project_id, p_now, NULL,
-        array_prepend('wallet:' || h.project_id, p_accounts), array_prepend(-p_amount, p_amounts));
+      tx := tg_post(p_key, 'capture', h.project_id, p_now, NULL, accounts, amounts);
     END IF;
     UPDATE holds SET status = 'captured', captured = p_amount, resolved_at = p_now, transaction_id = tx
       WHERE id = p_hold_id RETURNING * INTO h;
     RETURN tg_remember(p_key, p_fingerprint, jsonb_build_object('ok', jsonb_build_object(
-      'hold', tg_hold_json(h), 'transaction', CASE WHEN tx IS NULL THEN NULL ELSE tg_transaction_json(tx) END,
+      'hold', tg_hold_json(h),
+      'transaction', CASE WHEN tx IS NULL THEN NULL
+        ELSE tg_posted_json(tx, p_key, 'capture', h.project_id, p_now, NULL, accounts, amounts) END,
       'released', released)), p_now);
   END $$`,
   `CREATE FUNCTION tg_void(p_key text, p_fingerprint text, p_hold_id text, p_now bigint) RETURNS jsonb
