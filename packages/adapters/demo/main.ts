@@ -102,7 +102,10 @@ const program = Effect.gen(function*() {
   yield* Console.log(
     `\nContributor ${demoContributor} earned ${yield* ledger.accountBalance(earningsAccount(demoContributor))} credits.`
   )
-  yield* Console.log("\nThe HTTP gateway, Postgres/PGlite, Redis and Stripe adapters come next; see README.md.")
+  yield* Console.log(
+    "\nThis demo runs in memory. The PostgreSQL/PGlite and Redis adapters are in packages/adapters; the HTTP gateway\n" +
+      "and the Stripe adapter come next. See README.md."
+  )
 })
 
 Effect.runPromise(Effect.provide(program, UseCases)).catch((error) => {
