@@ -73,6 +73,12 @@ describe("Gateway.admit and settle", () => {
       const badEscape = yield* Effect.exit(gateway.admit(call(secret, "GET", "/api/datasets/%E0%A4%A/rows")))
       assert.strictEqual(refusal(badEscape)?._tag, "RouteNotFound")
       assert.strictEqual((yield* (yield* Ledger).balance(projectId)).available, 100)
+      // the route is known, so an unknown dataset is recorded against it; an unknown route has nothing to attribute
+      const rows = (yield* usageOf(projectId)).records
+      assert.deepStrictEqual(rows.map((r) => [r.routeId, r.status, r.outcome, r.refusal, r.credits]), [
+        ["dataset-query", 404, "refused", "unknown_dataset", 0],
+        ["dataset-query", 404, "refused", "unknown_dataset", 0]
+      ])
     }).pipe(Effect.provide(UseCasesLive)))
 
   it.effect("a category outside the plan is refused with the cheapest plan that allows it, and recorded", () =>

@@ -179,15 +179,6 @@ export class Gateway extends Effect.Service<Gateway>()("@tollgate/core/Gateway",
       const base = { requestId: request.requestId, startedAt, key, project, plan, route: route.value }
 
       let dataset: Dataset | undefined
-      const datasetId = RouteMatch.datasetOf(route.value, request.path, request.query)
-      if (datasetId !== undefined) {
-        const found = yield* catalog.getDataset(datasetId as DatasetId).pipe(Effect.mapError(unavailable("catalog")))
-        if (Option.isNone(found)) {
-          return yield* new RouteNotFound({ code: "unknown_dataset", method: request.method, path: request.path })
-        }
-        dataset = found.value
-      }
-
       const refuse = <E extends { readonly code: string }>(error: E, status: number, limiter: LimiterDecision) =>
         recordUsage({ ...base, dataset, limiter }, {
           status,
@@ -196,6 +187,19 @@ export class Gateway extends Effect.Service<Gateway>()("@tollgate/core/Gateway",
           latencyMs: 0,
           refusal: error.code
         }).pipe(Effect.zipRight(Effect.fail(error)))
+
+      const datasetId = RouteMatch.datasetOf(route.value, request.path, request.query)
+      if (datasetId !== undefined) {
+        const found = yield* catalog.getDataset(datasetId as DatasetId).pipe(Effect.mapError(unavailable("catalog")))
+        if (Option.isNone(found)) {
+          return yield* refuse(
+            new RouteNotFound({ code: "unknown_dataset", method: request.method, path: request.path }),
+            404,
+            "skipped"
+          )
+        }
+        dataset = found.value
+      }
 
       const plans = yield* catalog.listPlans.pipe(Effect.mapError(unavailable("catalog")))
       const entitlement = Entitlement.entitle(plan, route.value.category, plans)
