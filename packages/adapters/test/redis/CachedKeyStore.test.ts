@@ -11,6 +11,7 @@ import { makeCachedKeyStore } from "../../src/redis/CachedKeyStore.js"
 import { unique } from "../contracts/fixtures.js"
 import { keyStoreContract } from "../contracts/KeyStoreContract.js"
 import { postgresAvailable, postgresTestClient, postgresUrl, testDatabase } from "../support/Databases.js"
+import { eventually } from "../support/Probes.js"
 import type { RedisServer } from "./RedisHarness.js"
 import {
   connect,
@@ -53,16 +54,6 @@ const countingMemoryStore = Effect.map(makeMemoryKeyStore, (inner) => {
 
 const cachedOver = (inner: KeyStore["Type"], options: Partial<KeyCacheOptions> = {}, client = redis.clientEffect) =>
   Effect.flatMap(client, (c) => makeCachedKeyStore(inner, { client: c, channel, ...options }))
-
-const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>, done: (a: A) => boolean, ms: number) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + ms
-    for (;;) {
-      const a = yield* effect
-      if (done(a) || Date.now() > deadline) return a
-      yield* Effect.sleep("5 millis")
-    }
-  })
 
 const status = (store: KeyStore["Type"], hash: string) =>
   Effect.map(store.findByHash(hash), Option.match({ onNone: () => "none", onSome: (k) => k.status }))

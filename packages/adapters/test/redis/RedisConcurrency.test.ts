@@ -8,6 +8,13 @@ import { limiterLayer, redisAvailable, redisUrl, spawnWorker, testRedis } from "
 const redis = testRedis("concurrency")
 
 const DAY = 86_400_000
+
+/** A key per second, a project per day, and a project and route per minute (the tightest, at 100). */
+const threeLimits = (project: string) => [
+  { key: `{${project}}:key:k1:plan:per_second`, limit: 1_000, windowMs: 1_000 },
+  { key: `{${project}}:project:plan:per_day`, limit: 5_000, windowMs: DAY },
+  { key: `{${project}}:route:export:route:per_minute`, limit: 100, windowMs: 60_000 }
+]
 const NOW = 1_700_000_000_000 + 1_234
 
 interface Limit {
@@ -72,11 +79,7 @@ describe.skipIf(!redisAvailable)("RedisRateLimiter across processes", () => {
   it.live("three limits, one exhausted: 1,000 concurrent calls from two processes consume none of the three", () =>
     Effect.gen(function*() {
       const project = unique("prj")
-      const limits = [
-        { key: `{${project}}:key:k1:plan:per_second`, limit: 1_000, windowMs: 1_000 },
-        { key: `{${project}}:project:plan:per_day`, limit: 5_000, windowMs: DAY },
-        { key: `{${project}}:route:export:route:per_minute`, limit: 100, windowMs: 60_000 }
-      ]
+      const limits = threeLimits(project)
       // exhaust the third limit alone
       const limiter = limiterLayer(redis)
       yield* Effect.gen(function*() {
@@ -98,11 +101,7 @@ describe.skipIf(!redisAvailable)("RedisRateLimiter across processes", () => {
   it.live("three limits, the tightest at 100: exactly 100 admitted, and each limit counted exactly 100", () =>
     Effect.gen(function*() {
       const project = unique("prj")
-      const limits = [
-        { key: `{${project}}:key:k1:plan:per_second`, limit: 1_000, windowMs: 1_000 },
-        { key: `{${project}}:project:plan:per_day`, limit: 5_000, windowMs: DAY },
-        { key: `{${project}}:route:export:route:per_minute`, limit: 100, windowMs: 60_000 }
-      ]
+      const limits = threeLimits(project)
       const results = yield* burst(limits)
       assert.strictEqual(results.reduce((n, r) => n + r.admitted, 0), 100)
       assert.deepStrictEqual(yield* remaining(limits), [900, 4_900, 0])

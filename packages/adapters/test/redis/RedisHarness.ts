@@ -24,18 +24,9 @@ import { fileURLToPath } from "node:url"
 import { redisOptions } from "../../src/redis/RedisConnection.js"
 import type { RedisRateLimiterOptions } from "../../src/redis/RedisRateLimiter.js"
 import { redisRateLimiterLayer } from "../../src/redis/RedisRateLimiter.js"
+import { withoutPassword } from "../support/Probes.js"
 
 export const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
-
-const withoutPassword = (url: string): string => {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password !== "") parsed.password = "***"
-    return parsed.toString()
-  } catch {
-    return "<REDIS_URL is not a URL>"
-  }
-}
 
 const ping = async (url: string, ms: number): Promise<boolean> => {
   const client = new Redis(url, { ...redisOptions({ connectTimeoutMs: ms }), retryStrategy: () => null })
@@ -57,7 +48,7 @@ const ping = async (url: string, ms: number): Promise<boolean> => {
 export const redisAvailable: boolean = await ping(redisUrl, 2_000)
 
 if (!redisAvailable) {
-  const message = `Redis at ${withoutPassword(redisUrl)} is unreachable`
+  const message = `Redis at ${withoutPassword(redisUrl, "REDIS_URL")} is unreachable`
   if (process.env.CI === "true") throw new Error(`${message}, and CI=true: the Redis suites must run on CI.`)
   console.warn(`${message}: skipping the Redis suites of this file (set REDIS_URL to run them).`)
 }

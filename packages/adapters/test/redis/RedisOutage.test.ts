@@ -8,6 +8,7 @@ import { rateLimitSha } from "../../src/redis/RateLimitScript.js"
 import { makeRedisClient } from "../../src/redis/RedisConnection.js"
 import { makeRedisRateLimiter } from "../../src/redis/RedisRateLimiter.js"
 import { unique } from "../contracts/fixtures.js"
+import { eventually } from "../support/Probes.js"
 import { call, demoTenant, useCases } from "../usecases/support.js"
 import type { RedisServer } from "./RedisHarness.js"
 import { redisAvailable, sparePort, startRedisServer, TEST_SLACK_MS } from "./RedisHarness.js"
@@ -17,17 +18,6 @@ const refusal = <A, E>(exit: Exit.Exit<A, E>) =>
 
 const usageOf = (projectId: ProjectId) =>
   Effect.flatMap(UsageLog, (u) => u.list({ projectId, from: 0, to: Number.MAX_SAFE_INTEGER }, { limit: 100 }))
-
-/** Runs `effect` until `done` holds for its result, at most `ms`; the last result. */
-const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>, done: (a: A) => boolean, ms: number) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + ms
-    for (;;) {
-      const a = yield* effect
-      if (done(a) || Date.now() > deadline) return a
-      yield* Effect.sleep("20 millis")
-    }
-  })
 
 const elapsed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {

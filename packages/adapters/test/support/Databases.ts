@@ -42,6 +42,7 @@ import { tmpdir, userInfo } from "node:os"
 import { join } from "node:path"
 import { embeddedPostgresLayer } from "../../src/pglite/EmbeddedPostgres.js"
 import { MigrationsLive, migrationsTable } from "../../src/postgres/PgDatabase.js"
+import { withoutPassword } from "./Probes.js"
 
 type Client = PgClient.PgClient | SqlClient.SqlClient
 
@@ -61,16 +62,6 @@ const withUser = (url: string): string => {
 
 /** The server the PostgreSQL suites run on (each in a database of its own). */
 export const postgresUrl = withUser(process.env.DATABASE_URL ?? "postgres://127.0.0.1:5432/postgres")
-
-const withoutPassword = (url: string): string => {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password !== "") parsed.password = "***"
-    return parsed.toString()
-  } catch {
-    return "<DATABASE_URL is not a URL>"
-  }
-}
 
 const withDatabase = (url: string, database: string): string => {
   const parsed = new URL(url)
@@ -93,7 +84,7 @@ export const postgresAvailable: boolean = await adminClient("2 seconds").pipe(
 )
 
 if (!postgresAvailable) {
-  const message = `PostgreSQL at ${withoutPassword(postgresUrl)} is unreachable`
+  const message = `PostgreSQL at ${withoutPassword(postgresUrl, "DATABASE_URL")} is unreachable`
   if (process.env.CI === "true") {
     throw new Error(`${message}, and CI=true: the PostgreSQL suites must run on CI.`)
   }
