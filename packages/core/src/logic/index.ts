@@ -1,4 +1,5 @@
 export * as ApiKeyFormat from "./ApiKeyFormat.js"
+export * as CircuitBreaker from "./CircuitBreaker.js"
 export * as DrawDown from "./DrawDown.js"
 export * as Entitlement from "./Entitlement.js"
 export * as Fingerprint from "./Fingerprint.js"

@@ -32,6 +32,7 @@ import {
   dependencyUnavailable,
   InsufficientCredits,
   NotEntitled,
+  type Overloaded,
   RateLimited,
   RouteNotFound,
   Unauthorized
@@ -43,6 +44,19 @@ export interface AdmitRequest {
   readonly method: string
   readonly path: string
   readonly query: URLSearchParams
+  /**
+   * Runs once the call is entitled and within its rate limits, before any credit is reserved:
+   * the process's own admission checks (concurrency caps, circuit breakers). A refusal here is
+   * recorded like any other and reserves nothing.
+   */
+  readonly guard?: ((call: AdmissionContext) => Effect.Effect<void, Overloaded>) | undefined
+}
+
+/** What an admission guard knows about the call. */
+export interface AdmissionContext {
+  readonly project: Project
+  readonly plan: Plan
+  readonly route: Route
 }
 
 /** An admitted call: who, on what terms, and the credit reserved for it. */
@@ -256,6 +270,17 @@ export class Gateway extends Effect.Service<Gateway>()("@tollgate/core/Gateway",
             )
           }
           limiterDecision = "allowed"
+        }
+      }
+
+      if (request.guard !== undefined) {
+        const guarded = yield* Effect.either(request.guard({ project, plan, route: route.value }))
+        if (guarded._tag === "Left") {
+          return yield* refuse(
+            guarded.left,
+            guarded.left.code === "concurrency_limited" ? 429 : 503,
+            limiterDecision
+          )
         }
       }
 

@@ -62,6 +62,16 @@ export const dependencyUnavailable =
   (dependency: DependencyUnavailable["dependency"]) => (e: { readonly message: string }) =>
     new DependencyUnavailable({ code: "dependency_unavailable", dependency, message: e.message })
 
+/**
+ * The gateway protecting itself or an upstream: the project already has as many calls in flight
+ * as its plan allows, or the route's upstream is failing and its circuit is open.
+ */
+export class Overloaded extends Schema.TaggedError<Overloaded>()("Overloaded", {
+  code: Schema.Literal("concurrency_limited", "upstream_circuit_open"),
+  message: Schema.String,
+  retryAfterMs: Schema.optional(Schema.Number)
+}) {}
+
 export class ProjectNotFound extends Schema.TaggedError<ProjectNotFound>()("ProjectNotFound", {
   code: Schema.Literal("project_not_found"),
   projectId: Schema.String
@@ -74,3 +84,4 @@ export type Refusal =
   | RateLimited
   | InsufficientCredits
   | DependencyUnavailable
+  | Overloaded

@@ -1,0 +1,77 @@
+/**
+ * The adapters behind the ports, chosen once per process:
+ *
+ * - `embeddedStack(dataDir)`: PGlite in a folder on disk (the same SQL and migrations as
+ *   PostgreSQL), the in-process rate limiter, and read caches for keys, projects and the catalog.
+ *   One process; nothing to install.
+ * - `productionStack`: PostgreSQL from `DATABASE_URL`, Redis from `REDIS_URL` for the rate
+ *   limiter and the key cache (revocations pushed to every gateway), read caches for projects and
+ *   the catalog. Gateways keep no state of their own beyond caches, so any number can run.
+ * - `memoryStack`: every port in memory (tests, benchmarks' baselines).
+ */
+import {
+  LocalKeyCacheLive,
+  makeCachedCatalog,
+  makeCachedProjectStore,
+  makeLocalKeyCache
+} from "@tollgate/adapters/cache/index"
+import { MemoryRateLimiterLive, MemoryStackLive } from "@tollgate/adapters/memory/index"
+import { embeddedPostgresLayer } from "@tollgate/adapters/pglite/EmbeddedPostgres"
+import {
+  makePgCatalog,
+  makePgKeyStore,
+  makePgProjectStore,
+  MigrationsLive,
+  PgBillingInboxLive,
+  PgClientLive,
+  PgLedgerBatchedLive,
+  PgLedgerLive,
+  PgOutboxLive,
+  PgUsageLogLive
+} from "@tollgate/adapters/postgres/index"
+import { KeyCacheLive, RedisConnectionLive, RedisRateLimiterLive } from "@tollgate/adapters/redis/index"
+import type { BillingInbox, Ledger, Outbox, RateLimiter, UsageLog } from "@tollgate/core"
+import { Catalog, Ids, KeyStore, ProjectStore } from "@tollgate/core"
+import { Effect, Layer } from "effect"
+
+export type Ports = BillingInbox | Catalog | Ids | KeyStore | Ledger | Outbox | ProjectStore | RateLimiter | UsageLog
+
+const cachedCatalog = Layer.effect(Catalog, Effect.flatMap(makePgCatalog, (inner) => makeCachedCatalog(inner)))
+const cachedProjects = Layer.effect(
+  ProjectStore,
+  Effect.flatMap(makePgProjectStore, (inner) => makeCachedProjectStore(inner))
+)
+
+/** The embedded default: PGlite in `dataDir`, limits in process. */
+export const embeddedStack = (dataDir: string) =>
+  Layer.mergeAll(
+    PgBillingInboxLive,
+    cachedCatalog,
+    Layer.effect(KeyStore, Effect.flatMap(makePgKeyStore, (inner) => makeLocalKeyCache(inner))),
+    // PGlite has one session: batching would only queue behind it
+    PgLedgerLive,
+    PgOutboxLive,
+    cachedProjects,
+    PgUsageLogLive,
+    MemoryRateLimiterLive,
+    Ids.Live
+  ).pipe(Layer.provide(embeddedPostgresLayer(dataDir)), Layer.orDie)
+
+/** PostgreSQL and Redis from the environment (`DATABASE_*`, `REDIS_*`). */
+export const productionStack = Layer.mergeAll(
+  PgBillingInboxLive,
+  cachedCatalog,
+  KeyCacheLive.pipe(Layer.provide(Layer.effect(KeyStore, makePgKeyStore))),
+  PgLedgerBatchedLive,
+  PgOutboxLive,
+  cachedProjects,
+  PgUsageLogLive,
+  RedisRateLimiterLive,
+  Ids.Live
+).pipe(
+  Layer.provide(Layer.merge(MigrationsLive.pipe(Layer.provideMerge(PgClientLive)), RedisConnectionLive)),
+  Layer.orDie
+)
+
+/** Every port in memory, with the same key cache as the embedded default. */
+export const memoryStack = LocalKeyCacheLive().pipe(Layer.provideMerge(MemoryStackLive))
