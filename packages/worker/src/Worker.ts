@@ -1,0 +1,83 @@
+import type { EventOutcome } from "@tollgate/core"
+import { Billing, Ledger } from "@tollgate/core"
+import { Cause, Clock, Duration, Effect, Layer, Metric, Schedule } from "effect"
+import { EventTranslator } from "./EventTranslator.js"
+import { WorkerConfig } from "./WorkerConfig.js"
+import { eventsProcessed, grantsExpired, holdsExpired, stepFailures } from "./WorkerMetrics.js"
+
+/** Expires the pending holds past their deadline now, returning their credit to the wallets. */
+export const sweepHolds = Effect.gen(function*() {
+  const ledger = yield* Ledger
+  const result = yield* ledger.expireHolds(yield* Clock.currentTimeMillis)
+  yield* Metric.incrementBy(holdsExpired, result.count)
+  yield* Effect.logDebug(`expired ${result.count} holds (${result.amount} credits)`)
+  return result
+}).pipe(Effect.withSpan("Worker.sweepHolds"))
+
+/** Expires the lots past their end now. */
+export const sweepGrants = Effect.gen(function*() {
+  const ledger = yield* Ledger
+  const result = yield* ledger.expireGrants(yield* Clock.currentTimeMillis)
+  yield* Metric.incrementBy(grantsExpired, result.count)
+  yield* Effect.logDebug(`expired ${result.count} lots (${result.amount} credits)`)
+  return result
+}).pipe(Effect.withSpan("Worker.sweepGrants"))
+
+/** Claims one batch of pending billing events under a lease and applies them; their outcomes. */
+export const processInbox = Effect.gen(function*() {
+  const billing = yield* Billing
+  const { translate } = yield* EventTranslator
+  const { batchLimit, leaseMs } = yield* WorkerConfig
+  const outcomes = yield* billing.processPending({ limit: batchLimit, leaseMs, translate })
+  const counts = new Map<EventOutcome, number>()
+  for (const outcome of outcomes) counts.set(outcome, (counts.get(outcome) ?? 0) + 1)
+  for (const [outcome, n] of counts) {
+    yield* Metric.incrementBy(Metric.tagged(eventsProcessed, "outcome", outcome), n)
+  }
+  if (outcomes.length > 0) {
+    yield* Effect.logDebug(`processed ${outcomes.length} billing events`, Object.fromEntries(counts))
+  }
+  return outcomes
+}).pipe(Effect.withSpan("Worker.processInbox"))
+
+/**
+ * Runs `step` now and then every `interval` for as long as the scope lives. A failed step (an
+ * outage) or even a defect is logged and counted, and the step runs again at the next interval:
+ * a forked loop that died would stop expiring holds without anyone noticing.
+ */
+const every = <A, E, R>(step: string, effect: Effect.Effect<A, E, R>, interval: Duration.Duration) =>
+  effect.pipe(
+    Effect.catchAllCause((cause) =>
+      Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.gen(function*() {
+        yield* Metric.increment(Metric.tagged(stepFailures, "step", step))
+        yield* Effect.logError(`worker step ${step} failed; next try in ${Duration.format(interval)}`, cause)
+      })
+    ),
+    Effect.repeat(Schedule.spaced(interval)),
+    Effect.annotateLogs("worker.step", step)
+  )
+
+/**
+ * The worker process's loops: hold expiry, lot expiry and billing-event processing, each forked
+ * for the life of the layer. Several workers may run over one store: expiries are idempotent and
+ * the inbox hands each event to one claimant at a time. Intervals come from `WorkerConfig`.
+ */
+export const WorkerLive: Layer.Layer<never, never, Ledger | Billing | EventTranslator> = Layer.scopedDiscard(
+  Effect.gen(function*() {
+    const config = yield* WorkerConfig
+    // a full batch means more may be waiting: take the next one at once instead of after the interval
+    const drainInbox = processInbox.pipe(
+      Effect.repeat({ while: (outcomes) => outcomes.length >= config.batchLimit })
+    )
+    yield* Effect.forkScoped(every("sweep_holds", sweepHolds, config.holdSweepInterval))
+    yield* Effect.forkScoped(every("sweep_grants", sweepGrants, config.grantSweepInterval))
+    yield* Effect.forkScoped(every("process_inbox", drainInbox, config.inboxPollInterval))
+    yield* Effect.logInfo("worker started", {
+      holdSweepInterval: Duration.format(config.holdSweepInterval),
+      grantSweepInterval: Duration.format(config.grantSweepInterval),
+      inboxPollInterval: Duration.format(config.inboxPollInterval),
+      batchLimit: config.batchLimit,
+      leaseMs: config.leaseMs
+    })
+  })
+)

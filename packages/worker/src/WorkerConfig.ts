@@ -1,0 +1,56 @@
+import { Config, Context, Duration, Layer } from "effect"
+
+export interface WorkerOptions {
+  /** How often pending holds past their deadline are expired. */
+  readonly holdSweepInterval: Duration.Duration
+  /** How often lots past their expiry are moved to the expired-credit account. */
+  readonly grantSweepInterval: Duration.Duration
+  /** How long the inbox loop waits after draining the pending billing events. */
+  readonly inboxPollInterval: Duration.Duration
+  /** Billing events claimed per batch. */
+  readonly batchLimit: number
+  /** How long a claimed batch stays with this worker before another may claim it again. */
+  readonly leaseMs: number
+}
+
+export const defaultWorkerOptions: WorkerOptions = {
+  // a hold nobody settles keeps its credit reserved until swept, so sweep often
+  holdSweepInterval: Duration.seconds(1),
+  grantSweepInterval: Duration.seconds(60),
+  inboxPollInterval: Duration.seconds(1),
+  batchLimit: 100,
+  leaseMs: 60_000
+}
+
+const positiveInteger = (name: string, max: number, fallback: number) =>
+  Config.integer(name).pipe(
+    Config.validate({ message: `Expected an integer from 1 to ${max}`, validation: (n) => n >= 1 && n <= max }),
+    Config.withDefault(fallback)
+  )
+
+const millis = (name: string, fallback: Duration.Duration) =>
+  positiveInteger(name, 86_400_000, Duration.toMillis(fallback)).pipe(Config.map(Duration.millis))
+
+/**
+ * `WORKER_HOLD_SWEEP_MS` (default 1000), `WORKER_GRANT_SWEEP_MS` (60000), `WORKER_INBOX_POLL_MS`
+ * (1000), `WORKER_BATCH_LIMIT` (100) and `WORKER_LEASE_MS` (60000).
+ */
+export const WorkerEnvConfig: Config.Config<WorkerOptions> = Config.all({
+  holdSweepInterval: millis("HOLD_SWEEP_MS", defaultWorkerOptions.holdSweepInterval),
+  grantSweepInterval: millis("GRANT_SWEEP_MS", defaultWorkerOptions.grantSweepInterval),
+  inboxPollInterval: millis("INBOX_POLL_MS", defaultWorkerOptions.inboxPollInterval),
+  batchLimit: positiveInteger("BATCH_LIMIT", 10_000, defaultWorkerOptions.batchLimit),
+  leaseMs: positiveInteger("LEASE_MS", 3_600_000, defaultWorkerOptions.leaseMs)
+}).pipe(Config.nested("WORKER"))
+
+/** The worker's intervals and batch sizes; the defaults apply unless a layer provides others. */
+export class WorkerConfig extends Context.Reference<WorkerConfig>()("@tollgate/worker/WorkerConfig", {
+  defaultValue: (): WorkerOptions => defaultWorkerOptions
+}) {
+  /** The defaults with `options` over them. */
+  static readonly layer = (options: Partial<WorkerOptions>): Layer.Layer<WorkerConfig> =>
+    Layer.succeed(WorkerConfig, { ...defaultWorkerOptions, ...options })
+
+  /** Read from the environment (see `WorkerEnvConfig`); a bad value fails at start naming the variable. */
+  static readonly fromEnv = Layer.effect(WorkerConfig, WorkerEnvConfig)
+}

@@ -1,0 +1,25 @@
+import { Metric } from "effect"
+
+/** Pending holds the worker expired (their credit went back to the wallets). */
+export const holdsExpired = Metric.counter("tollgate_worker_holds_expired_total", {
+  description: "Pending holds expired by the worker past their deadline",
+  incremental: true
+})
+
+/** Lots the worker expired (what was left of them moved to the expired-credit account). */
+export const grantsExpired = Metric.counter("tollgate_worker_grants_expired_total", {
+  description: "Credit lots expired by the worker past their end",
+  incremental: true
+})
+
+/** Billing events the worker handled, tagged `outcome` (applied, ignored, duplicate, failed, refused). */
+export const eventsProcessed = Metric.counter("tollgate_worker_events_total", {
+  description: "Billing events processed by the worker, by outcome",
+  incremental: true
+})
+
+/** Loop steps that failed (an outage, most often) and will run again, tagged `step`. */
+export const stepFailures = Metric.counter("tollgate_worker_step_failures_total", {
+  description: "Worker steps that failed and will be retried at the next interval, by step",
+  incremental: true
+})

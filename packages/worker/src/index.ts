@@ -1,0 +1,5 @@
+export * from "./EventTranslator.js"
+export * from "./SandboxTranslate.js"
+export * from "./Worker.js"
+export * from "./WorkerConfig.js"
+export * as WorkerMetrics from "./WorkerMetrics.js"
