@@ -243,7 +243,8 @@ const sameAsStored = (draft: ConfigPlan, stored: Plan): boolean =>
  * a project is created only when missing (an existing project keeps its plan). Routes and
  * datasets no longer in the file are left in place. `path` names the file in errors.
  */
-export const applyConfigFile = Effect.fn("ConfigFile.apply")(function*(file: ConfigFile, path = "(configuration)") {
+export const applyConfigFile = Effect.fn("ConfigFile.apply")(function*(file: ConfigFile, source?: string) {
+  const path = source ?? "(configuration)"
   const catalog = yield* Catalog
   const store = yield* ProjectStore
 
