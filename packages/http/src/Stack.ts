@@ -9,6 +9,8 @@
  *   the catalog. Gateways keep no state of their own beyond caches, so any number can run.
  * - `memoryStack`: every port in memory (tests, benchmarks' baselines).
  */
+import type { SqlClient } from "@effect/sql"
+import type { PgClient } from "@effect/sql-pg"
 import {
   LocalKeyCacheLive,
   makeCachedCatalog,
@@ -29,6 +31,7 @@ import {
   PgOutboxLive,
   PgUsageLogLive
 } from "@tollgate/adapters/postgres/index"
+import type { RedisConnection } from "@tollgate/adapters/redis/index"
 import { KeyCacheLive, RedisConnectionLive, RedisRateLimiterLive } from "@tollgate/adapters/redis/index"
 import type { BillingInbox, Ledger, Outbox, RateLimiter, UsageLog } from "@tollgate/core"
 import { Catalog, Ids, KeyStore, ProjectStore } from "@tollgate/core"
@@ -57,20 +60,27 @@ export const embeddedStack = (dataDir: string) =>
     Ids.Live
   ).pipe(Layer.provide(embeddedPostgresLayer(dataDir)), Layer.orDie)
 
-/** PostgreSQL and Redis from the environment (`DATABASE_*`, `REDIS_*`). */
-export const productionStack = Layer.mergeAll(
-  PgBillingInboxLive,
-  cachedCatalog,
-  KeyCacheLive.pipe(Layer.provide(Layer.effect(KeyStore, makePgKeyStore))),
-  PgLedgerBatchedLive,
-  PgOutboxLive,
-  cachedProjects,
-  PgUsageLogLive,
-  RedisRateLimiterLive,
-  Ids.Live
-).pipe(
-  Layer.provide(Layer.merge(MigrationsLive.pipe(Layer.provideMerge(PgClientLive)), RedisConnectionLive)),
-  Layer.orDie
+/** PostgreSQL and Redis over the given client and connection. */
+export const postgresRedisStack = <E1, E2>(
+  database: Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, E1>,
+  redis: Layer.Layer<RedisConnection, E2>
+) =>
+  Layer.mergeAll(
+    PgBillingInboxLive,
+    cachedCatalog,
+    KeyCacheLive.pipe(Layer.provide(Layer.effect(KeyStore, makePgKeyStore))),
+    PgLedgerBatchedLive,
+    PgOutboxLive,
+    cachedProjects,
+    PgUsageLogLive,
+    RedisRateLimiterLive,
+    Ids.Live
+  ).pipe(Layer.provide(Layer.merge(database, redis)), Layer.orDie)
+
+/** PostgreSQL and Redis from the environment (`DATABASE_*`, `REDIS_*`), migrated at start. */
+export const productionStack = postgresRedisStack(
+  MigrationsLive.pipe(Layer.provideMerge(PgClientLive)),
+  RedisConnectionLive
 )
 
 /** Every port in memory, with the same key cache as the embedded default. */
