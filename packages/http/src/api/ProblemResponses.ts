@@ -4,8 +4,12 @@
  * failures, which it renders as it likes: a schema violation as `HttpApiDecodeError` JSON, a body
  * that is not JSON as a defect (500). Both become 400 `invalid_request`; other defects become a
  * 500 `internal_error` whose cause is logged, never shown.
+ *
+ * Bodies must be JSON. HttpApi would also take form, multipart and binary bodies and decode them
+ * against the JSON schemas (a form or a byte string can pass for an object with only optional
+ * fields, and a broken multipart body is a defect), so other media types are refused up front.
  */
-import { HttpLayerRouter, HttpServerError, HttpServerResponse } from "@effect/platform"
+import { HttpLayerRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Cause, Effect } from "effect"
 import { makeProblem, problemResponse } from "../Problem.js"
 
@@ -78,9 +82,26 @@ const fromCause = (cause: Cause.Cause<unknown>) => {
   )
 }
 
+const isJson = (contentType: string) => {
+  const mediaType = contentType.split(";")[0]!.trim().toLowerCase()
+  return mediaType === "application/json" || mediaType.endsWith("+json")
+}
+
+const hasForeignBody = (request: HttpServerRequest.HttpServerRequest) => {
+  const contentType = request.headers["content-type"]
+  return (request.method === "POST" || request.method === "PUT" || request.method === "PATCH") &&
+    contentType !== undefined && !isJson(contentType)
+}
+
 export const ProblemResponses = HttpLayerRouter.middleware((httpEffect) =>
-  httpEffect.pipe(
-    Effect.catchAllCause(fromCause),
-    Effect.map(rewrite)
+  Effect.flatMap(
+    HttpServerRequest.HttpServerRequest,
+    (request) =>
+      hasForeignBody(request)
+        ? Effect.succeed(invalidRequest("The request body must be JSON (Content-Type: application/json)"))
+        : httpEffect.pipe(
+          Effect.catchAllCause(fromCause),
+          Effect.map(rewrite)
+        )
   )
 )

@@ -310,6 +310,37 @@ describe("consumer API", () => {
         const array = yield* call("POST", "/v1/keys", { bearer: basic.secret, json: [1, 2] })
         assert.strictEqual(array.status, 400)
         assert.strictEqual(array.body.code, "invalid_request")
+        const empty = yield* call("POST", `/v1/keys/${basic.keyId}/rotate`, { bearer: basic.secret })
+        assert.strictEqual(empty.status, 400)
+        assert.strictEqual(empty.body.code, "invalid_request")
+      }))
+
+    it.effect("bodies must be JSON: forms, multipart and bytes are 400 problems and change nothing", () =>
+      Effect.gen(function*() {
+        const { basic } = yield* Fixtures
+        const before = (yield* call("GET", "/v1/keys", { bearer: basic.secret })).body.data.length
+        for (
+          const contentType of [
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=xyz",
+            "multipart/form-data",
+            "application/octet-stream",
+            "text/plain"
+          ]
+        ) {
+          const answer = yield* call("POST", "/v1/keys", { bearer: basic.secret, text: "name=x", contentType })
+          assert.strictEqual(answer.status, 400, contentType)
+          assert.strictEqual(answer.headers["content-type"], problemJson)
+          assert.strictEqual(answer.body.code, "invalid_request")
+        }
+        const charset = yield* call("POST", "/v1/keys", {
+          bearer: basic.secret,
+          text: "{\"name\":\"utf8\"}",
+          contentType: "application/json; charset=utf-8"
+        })
+        assert.strictEqual(charset.status, 201)
+        const after = (yield* call("GET", "/v1/keys", { bearer: basic.secret })).body.data.length
+        assert.strictEqual(after, before + 1)
       }))
   })
 })

@@ -105,6 +105,8 @@ export interface CallOptions {
   readonly headers?: Record<string, string>
   readonly json?: unknown
   readonly text?: string
+  /** Of `text`; default application/json. */
+  readonly contentType?: string
 }
 
 /** One real HTTP call; transport failures are defects, every answer (any status) is a value. */
@@ -115,7 +117,9 @@ export const call = (method: "GET" | "POST" | "PUT" | "DELETE" | "PATCH", path: 
     if (options.bearer !== undefined) request = HttpClientRequest.bearerToken(request, options.bearer)
     if (options.headers !== undefined) request = HttpClientRequest.setHeaders(request, options.headers)
     if (options.json !== undefined) request = HttpClientRequest.bodyUnsafeJson(request, options.json)
-    if (options.text !== undefined) request = HttpClientRequest.bodyText(request, options.text, "application/json")
+    if (options.text !== undefined) {
+      request = HttpClientRequest.bodyText(request, options.text, options.contentType ?? "application/json")
+    }
     const response = yield* client.execute(request)
     const text = yield* response.text
     let body: unknown = undefined
