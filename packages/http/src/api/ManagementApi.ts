@@ -35,6 +35,9 @@ import { AdminUsageLive, UsageLive } from "./usage/Http.js"
 import { WebhooksLive } from "./webhooks/Http.js"
 import type { WebhookSecrets } from "./WebhookSecrets.js"
 
+export { AdminToken } from "./AdminToken.js"
+export { BillingSettings } from "./BillingSettings.js"
+export { WebhookSecrets } from "./WebhookSecrets.js"
 export { ManagementApi }
 
 const Handlers = Layer.mergeAll(

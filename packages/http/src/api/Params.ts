@@ -59,6 +59,6 @@ export const OptionalIdempotencyKey = Schema.Struct({ "idempotency-key": Schema.
 
 export const RequiredIdempotencyKey = Schema.Struct({ "idempotency-key": IdempotencyKeyValue })
 
-export const KeyIdPath = Schema.Struct({ id: ApiKeyId })
+export const KeyIdPath = Schema.Struct({ id: ApiKeyId.annotations({ description: "The key's id" }) })
 
-export const ProjectIdPath = Schema.Struct({ id: ProjectId })
+export const ProjectIdPath = Schema.Struct({ id: ProjectId.annotations({ description: "The project's id" }) })

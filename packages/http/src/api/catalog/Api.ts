@@ -36,9 +36,9 @@ export const PlanList = Schema.Struct({ data: Schema.Array(Plan) }).annotations(
 export const RouteList = Schema.Struct({ data: Schema.Array(Route) }).annotations({ identifier: "RouteList" })
 export const DatasetList = Schema.Struct({ data: Schema.Array(Dataset) }).annotations({ identifier: "DatasetList" })
 
-const PlanIdPath = Schema.Struct({ id: PlanId })
-const RouteIdPath = Schema.Struct({ id: RouteId })
-const DatasetIdPath = Schema.Struct({ id: DatasetId })
+const PlanIdPath = Schema.Struct({ id: PlanId.annotations({ description: "The plan's id" }) })
+const RouteIdPath = Schema.Struct({ id: RouteId.annotations({ description: "The route's id" }) })
+const DatasetIdPath = Schema.Struct({ id: DatasetId.annotations({ description: "The dataset's id" }) })
 
 export class AdminPlansApi extends HttpApiGroup.make("adminPlans")
   .add(
