@@ -45,6 +45,10 @@ describe("admin API", () => {
         assert.strictEqual(generated.status, 201)
         assert.match(generated.body.id, /^prj_/)
 
+        const tooLong = yield* admin("POST", "/admin/projects", {
+          json: { id: "p".repeat(101), name: "Long", planId: "free" }
+        })
+        assert.strictEqual(tooLong.status, 400)
         const unknownPlan = yield* admin("POST", "/admin/projects", { json: { name: "X", planId: "platinum" } })
         assert.strictEqual(unknownPlan.status, 400)
         assert.strictEqual(unknownPlan.body.code, "plan_not_found")

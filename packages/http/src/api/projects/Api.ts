@@ -16,7 +16,8 @@ const Reason = Schema.NonEmptyTrimmedString.pipe(Schema.maxLength(500)).annotati
 export const ProjectList = Schema.Struct({ data: Schema.Array(Project) }).annotations({ identifier: "ProjectList" })
 
 export const CreateProjectRequest = Schema.Struct({
-  id: Schema.optional(ProjectId.annotations({ description: "Default: a generated id" })),
+  // the router matches path parameters of at most 100 characters: a longer id could not be addressed
+  id: Schema.optional(ProjectId.pipe(Schema.maxLength(100)).annotations({ description: "Default: a generated id" })),
   name: Schema.NonEmptyTrimmedString.pipe(Schema.maxLength(200)),
   planId: PlanId,
   planVersion: Schema.optional(PlanVersion.annotations({ description: "Default: the plan's latest version" }))
