@@ -62,7 +62,9 @@ export interface GatewayServerOptions {
 export const gatewayServer = <E, R>(routes: Layer.Layer<never, E, R>, options: GatewayServerOptions) =>
   HttpLayerRouter.serve(Layer.mergeAll(routes, ProxyRoutes, ProblemFallback), {
     disableLogger: true,
-    disableListenLog: true
+    disableListenLog: true,
+    // ids may be up to 200 characters; the router refuses longer path parameters than 100 by default
+    routerConfig: { maxParamLength: 256 }
   }).pipe(
     Layer.provide(Layer.mergeAll(isolationLayer(options.isolation ?? defaultIsolationOptions), UpstreamAgentLive)),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host }))

@@ -29,22 +29,38 @@ export const chargedHeader = "tollgate-credits-charged"
 export const remainingHeader = "tollgate-credits-remaining"
 export const requestIdHeader = "tollgate-request-id"
 
-/** The keep-alive connection pool to every upstream. */
-export class UpstreamAgent extends Context.Tag("@tollgate/http/UpstreamAgent")<UpstreamAgent, Dispatcher>() {}
+/**
+ * Keep-alive connection pools to every upstream, one per route timeout: the timeout is the pool's
+ * own (for the response headers, and between body chunks), which costs undici far less than a
+ * timeout given with each request.
+ */
+export class UpstreamAgent extends Context.Tag("@tollgate/http/UpstreamAgent")<UpstreamAgent, {
+  readonly forTimeout: (timeoutMs: number) => Dispatcher
+}>() {}
 
 export const UpstreamAgentLive = Layer.scoped(
   UpstreamAgent,
   Effect.acquireRelease(
-    Effect.sync(() =>
-      new Agent({
-        keepAliveTimeout: 30_000,
-        keepAliveMaxTimeout: 600_000,
-        connections: 256,
-        pipelining: 1
-      })
-    ),
-    (agent) => Effect.promise(() => agent.close().catch(() => agent.destroy()))
-  )
+    Effect.sync(() => new Map<number, Agent>()),
+    (agents) =>
+      Effect.promise(() => Promise.all([...agents.values()].map((agent) => agent.close().catch(() => agent.destroy()))))
+  ).pipe(Effect.map((agents) => ({
+    forTimeout: (timeoutMs: number) => {
+      let agent = agents.get(timeoutMs)
+      if (agent === undefined) {
+        agent = new Agent({
+          keepAliveTimeout: 30_000,
+          keepAliveMaxTimeout: 600_000,
+          connections: 256,
+          pipelining: 1,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs
+        })
+        agents.set(timeoutMs, agent)
+      }
+      return agent
+    }
+  })))
 )
 
 /** `Authorization: Bearer <key>` or `x-api-key: <key>`; an empty or other credential is no key. */
@@ -119,7 +135,7 @@ const countRequest = (route: string, status: number) =>
 export const makeMeteredProxy = Effect.gen(function*() {
   const gateway = yield* Gateway
   const isolation = yield* Isolation
-  const agent = yield* UpstreamAgent
+  const agents = yield* UpstreamAgent
 
   const refused = (code: string, status: number, response: HttpServerResponse.HttpServerResponse, route = "none") =>
     Effect.as(
@@ -236,16 +252,13 @@ export const makeMeteredProxy = Effect.gen(function*() {
     const exchange = Effect.gen(function*() {
       const target = targetOf(route.upstream)
       const sent = yield* Effect.either(Effect.tryPromise({
-        try: (signal) =>
-          agent.request({
+        try: () =>
+          agents.forTimeout(route.timeoutMs).request({
             origin: target.origin,
             path: target.basePath + pathAndQuery,
             method: request.method as Dispatcher.HttpMethod,
             headers,
-            body: withBody ? incoming : null,
-            signal,
-            headersTimeout: route.timeoutMs,
-            bodyTimeout: route.timeoutMs
+            body: withBody ? incoming : null
           }),
         catch: classify
       }))
