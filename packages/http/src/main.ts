@@ -29,7 +29,7 @@ import {
   PaymentProvider,
   PaymentProviderError
 } from "@tollgate/core"
-import { EventTranslator, WorkerLive } from "@tollgate/worker"
+import { EventTranslator, WorkerConfig, WorkerLive } from "@tollgate/worker"
 import { Config, ConfigError, Console, Effect, Layer, Option, Redacted } from "effect"
 import { join, resolve } from "node:path"
 import { AdminToken } from "./api/AdminToken.js"
@@ -40,6 +40,7 @@ import type { ConfigFile } from "./config/ConfigFile.js"
 import { applyConfigFile, decodeConfigFile, loadConfigFile } from "./config/ConfigFile.js"
 import { startDemoUpstream } from "./demo/DemoUpstream.js"
 import { gatewayServer, serverUrl, UseCasesLive } from "./GatewayServer.js"
+import { SandboxCheckoutRoutes } from "./sandbox/SandboxCheckout.js"
 import { embeddedStack, productionStack } from "./Stack.js"
 
 const randomSecret = (bytes: number) =>
@@ -89,6 +90,10 @@ const demoConfig = (upstream: string): Effect.Effect<ConfigFile, unknown> =>
 
 const DEMO_CREDITS = 1_000
 
+/** The worker's loops beside the use cases, tuned by the `WORKER_*` variables. */
+const workerWith = <A, E, R>(useCases: Layer.Layer<A, E, R>) =>
+  WorkerLive.pipe(Layer.provide(WorkerConfig.fromEnv), Layer.provideMerge(useCases))
+
 /**
  * One key per demo project, kept in `<dataDir>/demo-keys.json` (the demo's own secrets, never the
  * store's: the store has only hashes) so the printed curl lines stay the same across restarts.
@@ -119,11 +124,14 @@ const demoKeys = (dataDir: string, projects: ReadonlyArray<ProjectId>) =>
     return out
   })
 
-const curlLines = (base: string, keys: Record<string, string>) => [
-  `  Free   curl -H "Authorization: Bearer ${keys["demo-free"]}" "${base}/api/search?q=rain"`,
-  `  Basic  curl -H "Authorization: Bearer ${keys["demo-basic"]}" "${base}/api/datasets/weather-eu/rows?limit=25"`,
-  `  Pro    curl -X POST -H "Authorization: Bearer ${keys["demo-pro"]}" "${base}/api/export?rows=5"`
-]
+const curlLines = (base: string, keys: Record<string, string>) =>
+  [
+    ["demo-free", "Free  ", `"${base}/api/search?q=rain"`],
+    ["demo-basic", "Basic ", `"${base}/api/datasets/weather-eu/rows?limit=25"`],
+    ["demo-pro", "Pro   ", `-X POST "${base}/api/export?rows=5"`]
+  ].filter(([project]) => keys[project!] !== undefined).map(([project, label, rest]) =>
+    `  ${label} curl -H "Authorization: Bearer ${keys[project!]}" ${rest}`
+  )
 
 const embedded = (settings: Settings) =>
   Effect.gen(function*() {
@@ -135,22 +143,23 @@ const embedded = (settings: Settings) =>
     const host = Option.getOrElse(settings.host, () => "127.0.0.1")
     const publicUrl = Option.getOrElse(settings.publicUrl, () => `http://${host}:${settings.port}`)
     const adminToken = Option.getOrElse(settings.adminToken, () => Redacted.make(`adm_${randomSecret(24)}`))
-    const app = gatewayServer(ManagementApiRoutes, { port: settings.port, host }).pipe(
-      Layer.provide(Layer.mergeAll(
-        AdminToken.layer(adminToken),
-        WebhookSecrets.layer({
-          stripe: settings.stripeWebhookSecret,
-          sandbox: Redacted.make(`whsec_sandbox_${randomSecret(24)}`)
-        }),
-        BillingSettings.layer()
-      )),
-      Layer.provideMerge(settings.runWorker ? WorkerLive.pipe(Layer.provideMerge(UseCasesLive)) : UseCasesLive),
-      Layer.provideMerge(Layer.mergeAll(
-        EventTranslator.Sandbox,
-        sandboxPaymentProviderLayer({ baseUrl: publicUrl })
-      )),
-      Layer.provideMerge(embeddedStack(join(dataDir, "db")))
-    )
+    const app = gatewayServer(Layer.merge(ManagementApiRoutes, SandboxCheckoutRoutes), { port: settings.port, host })
+      .pipe(
+        Layer.provide(Layer.mergeAll(
+          AdminToken.layer(adminToken),
+          WebhookSecrets.layer({
+            stripe: settings.stripeWebhookSecret,
+            sandbox: Redacted.make(`whsec_sandbox_${randomSecret(24)}`)
+          }),
+          BillingSettings.layer()
+        )),
+        Layer.provideMerge(settings.runWorker ? workerWith(UseCasesLive) : UseCasesLive),
+        Layer.provideMerge(Layer.mergeAll(
+          EventTranslator.Sandbox,
+          sandboxPaymentProviderLayer({ baseUrl: publicUrl })
+        )),
+        Layer.provideMerge(embeddedStack(join(dataDir, "db")))
+      )
     const context = yield* Layer.build(app)
     return yield* Effect.gen(function*() {
       const base = serverUrl((yield* HttpServer.HttpServer).address)
@@ -158,7 +167,11 @@ const embedded = (settings: Settings) =>
         ? yield* loadConfigFile(settings.configFile.value)
         : yield* demoConfig(upstream)
       const applied = yield* applyConfigFile(file)
-      const projects = [...defaultPlans.map((p) => `demo-${p.id}` as ProjectId)]
+      // the demo projects of the built-in catalog; with an operator's file, those of its projects that exist
+      const known = new Set((file.projects ?? []).map((p) => p.id as string))
+      const projects = defaultPlans.map((p) => `demo-${p.id}` as ProjectId).filter((id) =>
+        Option.isNone(settings.configFile) || known.has(id)
+      )
       const ledger = yield* Ledger
       for (const project of projects) {
         // once per project, ever: the key makes every later start a no-op
@@ -190,7 +203,15 @@ const embedded = (settings: Settings) =>
         "",
         "Each answer carries Tollgate-Credits-Charged and Tollgate-Credits-Remaining; try the Free key on the",
         "Basic route for a 403 with the upgrade path, or call it three times a second for a 429.",
-        `Your balance: curl -H "Authorization: Bearer ${keys["demo-basic"]}" ${base}/v1/project`,
+        ...(keys["demo-basic"] === undefined
+          ? []
+          : [`Your balance: curl -H "Authorization: Bearer ${keys["demo-basic"]}" ${base}/v1/project`]),
+        ...(keys["demo-basic"] === undefined ? [] : [
+          `Top up: curl -X POST -H "Authorization: Bearer ${
+            keys["demo-basic"]
+          }" -H "content-type: application/json" \\`,
+          `          -d '{"credits":500}' ${base}/v1/topups   (open the returned url and press Pay)`
+        ]),
         ""
       ].join("\n"))
       return yield* Effect.never
@@ -219,7 +240,7 @@ const production = (settings: Settings, databaseUrl: string) =>
         }),
         BillingSettings.layer(Option.match(file, { onNone: () => ({}), onSome: (f) => f.billing ?? {} }))
       )),
-      Layer.provideMerge(settings.runWorker ? WorkerLive.pipe(Layer.provideMerge(UseCasesLive)) : UseCasesLive),
+      Layer.provideMerge(settings.runWorker ? workerWith(UseCasesLive) : UseCasesLive),
       Layer.provideMerge(Layer.merge(EventTranslator.Default, PaymentsNotConfigured)),
       Layer.provideMerge(productionStack)
     )

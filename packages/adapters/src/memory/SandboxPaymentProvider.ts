@@ -57,6 +57,9 @@ export const makeSandboxPaymentProvider = (options: SandboxPaymentProviderOption
     const charges: Array<SandboxCharge> = []
     const chargeByKey = new Map<string, { readonly fingerprint: string; readonly charge: SandboxCharge }>()
     const customerRequired = new Set<ProjectId>()
+    // ids stay unique across restarts of the process: a stored event or a ledger key from an
+    // earlier run must never match a new session's payment
+    const run = globalThis.crypto.randomUUID().replaceAll("-", "").slice(0, 12)
     let sessionCount = 0
     let paymentCount = 0
 
@@ -84,7 +87,7 @@ export const makeSandboxPaymentProvider = (options: SandboxPaymentProviderOption
           if (prior.fingerprint !== fingerprint) return yield* reused(request.idempotencyKey)
           return { sessionId: prior.session.sessionId, url: prior.session.url }
         }
-        const sessionId = `sbx_cs_${++sessionCount}`
+        const sessionId = `sbx_cs_${run}_${++sessionCount}`
         const session: SandboxCheckoutSession = {
           sessionId,
           url: `${baseUrl}/sandbox/checkout/${sessionId}`,
@@ -111,7 +114,7 @@ export const makeSandboxPaymentProvider = (options: SandboxPaymentProviderOption
       }
       const outcome: ChargeOutcome = customerRequired.has(request.projectId)
         ? { status: "requires_customer", paymentId: undefined, reason: "authentication_required" }
-        : { status: "succeeded", paymentId: `sbx_pi_${++paymentCount}` }
+        : { status: "succeeded", paymentId: `sbx_pi_${run}_${++paymentCount}` }
       const charge: SandboxCharge = {
         idempotencyKey: request.idempotencyKey,
         projectId: request.projectId,

@@ -41,7 +41,7 @@ describe("SandboxPaymentProvider", () => {
       const control = yield* SandboxPaymentControl
       const request = checkout()
       const { sessionId, url } = yield* provider.createTopUpCheckout(request)
-      assert.match(sessionId, /^sbx_cs_\d+$/)
+      assert.match(sessionId, /^sbx_cs_[0-9a-f]{12}_\d+$/)
       assert.strictEqual(url, `http://localhost:8080/sandbox/checkout/${sessionId}`)
       const session = Option.getOrThrow(yield* control.session(sessionId))
       assert.deepStrictEqual(
@@ -80,7 +80,7 @@ describe("SandboxPaymentProvider", () => {
       const request = charge()
       const first = yield* provider.chargeOffSession(request)
       assert.strictEqual(first.status, "succeeded")
-      assert.match(first.paymentId ?? "", /^sbx_pi_\d+$/)
+      assert.match(first.paymentId ?? "", /^sbx_pi_[0-9a-f]{12}_\d+$/)
       const replays = yield* Effect.all(
         Array.from({ length: 5 }, () => provider.chargeOffSession({ ...request })),
         { concurrency: "unbounded" }
