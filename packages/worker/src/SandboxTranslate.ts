@@ -1,5 +1,5 @@
 import type { IncomingEvent } from "@tollgate/core"
-import { BillingAction, neutralAction } from "@tollgate/core"
+import { BillingAction, neutralActions } from "@tollgate/core"
 import { Option, Schema } from "effect"
 
 /**
@@ -35,8 +35,8 @@ const paymentIdOf = (intent: unknown, sessionId: string): string => {
  * `client_reference_id`; anything else is read as a neutral `{ action: … }` payload. The payment
  * id is the ledger's idempotency key, so a checkout delivered twice (or as two events) grants once.
  */
-export const sandboxTranslate = (event: IncomingEvent): Option.Option<BillingAction> => {
-  if (event.provider !== "sandbox" || event.type !== "checkout.session.completed") return neutralAction(event)
+export const sandboxTranslate = (event: IncomingEvent): ReadonlyArray<BillingAction> => {
+  if (event.provider !== "sandbox" || event.type !== "checkout.session.completed") return neutralActions(event)
   return decodeCheckout(event.payload).pipe(
     Option.filter(({ data }) => data.object.payment_status === "paid"),
     Option.flatMap(({ data: { object } }) =>
@@ -47,6 +47,6 @@ export const sandboxTranslate = (event: IncomingEvent): Option.Option<BillingAct
         paymentId: paymentIdOf(object.payment_intent, object.id)
       })
     ),
-    Option.orElse(() => neutralAction(event))
+    Option.match({ onNone: () => neutralActions(event), onSome: (action) => [action] })
   )
 }

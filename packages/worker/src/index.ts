@@ -1,5 +1,6 @@
 export * from "./EventTranslator.js"
 export * from "./SandboxTranslate.js"
+export * from "./StripeTranslate.js"
 export * from "./Worker.js"
 export * from "./WorkerConfig.js"
 export * as WorkerMetrics from "./WorkerMetrics.js"

@@ -6,7 +6,6 @@ import type { IdempotencyKey } from "../domain/Ids.js"
 import { ProjectId } from "../domain/Ids.js"
 import type { IncomingEvent } from "../ports/BillingInbox.js"
 import { BillingInbox } from "../ports/BillingInbox.js"
-import type { InsufficientCredit, LedgerWriteError } from "../ports/Ledger.js"
 import { Ledger } from "../ports/Ledger.js"
 import { ProjectStore } from "../ports/ProjectStore.js"
 import { dependencyUnavailable, ProjectNotFound } from "./Refusals.js"
@@ -14,9 +13,22 @@ import { dependencyUnavailable, ProjectNotFound } from "./Refusals.js"
 const PositiveCredits = Credits.pipe(Schema.positive())
 
 /**
+ * A reversal (refund, dispute, correction): takes back up to `credits`, keyed by `reversalId`.
+ * What it actually took is what the ledger remembers under its key.
+ */
+export const CreditsReversed = Schema.TaggedStruct("CreditsReversed", {
+  projectId: ProjectId,
+  credits: PositiveCredits,
+  reversalId: Schema.NonEmptyString,
+  reason: Schema.String
+})
+export type CreditsReversed = typeof CreditsReversed.Type
+
+/**
  * What a provider event means for the ledger, whatever the provider. Each carries the
  * provider's own id for the money movement, which becomes the ledger's idempotency key: two
  * different events about one payment (say a completed checkout and a succeeded payment) grant once.
+ * `CreditsReinstated` gives back exactly what the reversal it names took (a dispute won).
  */
 export const BillingAction = Schema.Union(
   Schema.TaggedStruct("CreditsPurchased", {
@@ -30,20 +42,19 @@ export const BillingAction = Schema.Union(
     periodEnd: EpochMillis,
     invoiceId: Schema.NonEmptyString
   }),
-  Schema.TaggedStruct("CreditsReversed", {
-    projectId: ProjectId,
-    credits: PositiveCredits,
-    reversalId: Schema.NonEmptyString,
-    reason: Schema.String
-  })
+  CreditsReversed,
+  Schema.TaggedStruct("CreditsReinstated", { reversal: CreditsReversed })
 )
 export type BillingAction = typeof BillingAction.Type
+
+/** What a stored provider event means for the ledger, in order; empty when it moves no credit. */
+export type TranslateEvent = (event: IncomingEvent) => ReadonlyArray<BillingAction>
 
 /** Provider-neutral events carry their action as `{ "action": … }`; anything else is acknowledged and ignored. */
 const NeutralPayload = Schema.Struct({ action: BillingAction })
 const decodeNeutral = Schema.decodeUnknownOption(NeutralPayload)
-export const neutralAction = (event: Pick<IncomingEvent, "payload">): Option.Option<BillingAction> =>
-  Option.map(decodeNeutral(event.payload), (p) => p.action)
+export const neutralActions = (event: Pick<IncomingEvent, "payload">): ReadonlyArray<BillingAction> =>
+  Option.match(decodeNeutral(event.payload), { onNone: () => [], onSome: (p) => [p.action] })
 
 /** `refused`: the ledger answered with a refusal (recorded and logged; the event is done). */
 export type EventOutcome = "applied" | "ignored" | "duplicate" | "failed" | "refused"
@@ -80,10 +91,21 @@ export class Billing extends Effect.Service<Billing>()("@tollgate/core/Billing",
       return yield* ledger.grant(request)
     })
 
-    const applyAction = (action: BillingAction): Effect.Effect<unknown, LedgerWriteError | InsufficientCredit> => {
+    /** A reversal's withdrawal; a reinstatement replays exactly this request to learn what it took. */
+    const reversalRequest = (reversal: CreditsReversed) => ({
+      idempotencyKey: `reversal:${reversal.reversalId}` as IdempotencyKey,
+      projectId: reversal.projectId,
+      amount: reversal.credits,
+      to: fundingAccount,
+      reason: reversal.reason,
+      // a reversal takes back what is left; credit already spent cannot be taken twice
+      partial: true
+    })
+
+    const applyAction = Effect.fn("Billing.applyAction")(function*(action: BillingAction) {
       switch (action._tag) {
         case "CreditsPurchased":
-          return ledger.grant({
+          return yield* ledger.grant({
             idempotencyKey: `purchase:${action.paymentId}` as IdempotencyKey,
             projectId: action.projectId,
             amount: action.credits,
@@ -91,7 +113,7 @@ export class Billing extends Effect.Service<Billing>()("@tollgate/core/Billing",
             reason: `payment ${action.paymentId}`
           })
         case "AllowanceRenewed":
-          return ledger.grant({
+          return yield* ledger.grant({
             idempotencyKey: `allowance:${action.invoiceId}` as IdempotencyKey,
             projectId: action.projectId,
             amount: action.credits,
@@ -100,49 +122,65 @@ export class Billing extends Effect.Service<Billing>()("@tollgate/core/Billing",
             reason: `invoice ${action.invoiceId}`
           })
         case "CreditsReversed":
-          // a reversal takes back what is left; credit already spent cannot be taken twice
-          return ledger.withdraw({
-            idempotencyKey: `reversal:${action.reversalId}` as IdempotencyKey,
-            projectId: action.projectId,
-            amount: action.credits,
-            to: fundingAccount,
-            reason: action.reason,
-            partial: true
+          return yield* ledger.withdraw(reversalRequest(action))
+        case "CreditsReinstated": {
+          // Exact and idempotent without reading history: the ledger answers a replayed write with
+          // its first outcome, so replaying the reversal's own request returns what it actually
+          // withdrew (partial when credit had been spent). If the reversal was never applied (the
+          // reinstatement arrived first), the replay applies it now, so whatever the order the
+          // wallet ends at "reversed, then given back". The grant is keyed by the reversal, and its
+          // amount is that first outcome, so a replayed reinstatement is the same request again.
+          const reversed = yield* ledger.withdraw(reversalRequest(action.reversal))
+          if (reversed.withdrawn === 0) return reversed
+          return yield* ledger.grant({
+            idempotencyKey: `reinstate:${action.reversal.reversalId}` as IdempotencyKey,
+            projectId: action.reversal.projectId,
+            amount: reversed.withdrawn,
+            // back from the funding account the reversal paid into
+            source: "purchase",
+            reason: `reinstated: ${action.reversal.reason}`
           })
+        }
       }
-    }
+    })
 
-    /** Applies a stored event and marks it; a ledger outage leaves it pending for a retry. */
+    /**
+     * Applies a stored event's actions in order and marks it. A ledger outage leaves it pending for a
+     * retry, which re-applies every action harmlessly (each is keyed by the provider's ids). A
+     * refusal is an answer, not an outage: it is logged, the other actions still apply, and the
+     * event is done, since retrying would get the same answer.
+     */
     const process = Effect.fn("Billing.process")(function*(
       event: IncomingEvent,
-      translate: (event: IncomingEvent) => Option.Option<BillingAction> = neutralAction
+      translate: TranslateEvent = neutralActions
     ) {
       const now = yield* Clock.currentTimeMillis
-      const action = translate(event)
-      if (Option.isNone(action)) {
+      const actions = translate(event)
+      if (actions.length === 0) {
         yield* inbox.complete(event.id, now).pipe(Effect.mapError(unavailable("billing_inbox")))
         return "ignored" as EventOutcome
       }
-      const applied = yield* Effect.either(applyAction(action.value))
-      if (applied._tag === "Left" && applied.left._tag === "LedgerUnavailable") {
-        yield* inbox.fail(event.id, applied.left.message, now + RETRY_AFTER_MS).pipe(
-          Effect.mapError(unavailable("billing_inbox"))
-        )
-        return "failed" as EventOutcome
+      let refused = false
+      for (const action of actions) {
+        const applied = yield* Effect.either(applyAction(action))
+        if (applied._tag === "Right") continue
+        if (applied.left._tag === "LedgerUnavailable") {
+          yield* inbox.fail(event.id, applied.left.message, now + RETRY_AFTER_MS).pipe(
+            Effect.mapError(unavailable("billing_inbox"))
+          )
+          return "failed" as EventOutcome
+        }
+        refused = true
+        yield* Effect.logError("billing action refused by the ledger", event.id, action._tag, applied.left)
       }
       yield* inbox.complete(event.id, now).pipe(Effect.mapError(unavailable("billing_inbox")))
-      if (applied._tag === "Left") {
-        // a refusal is an answer, not an outage: retrying would get the same answer
-        yield* Effect.logError("billing event refused by the ledger", event.id, applied.left._tag)
-        return "refused" as EventOutcome
-      }
-      return "applied" as EventOutcome
+      return (refused ? "refused" : "applied") as EventOutcome
     })
 
     /** Stores the event once by id and applies it; a duplicate is acknowledged and not applied again. */
     const applyBillingEvent = Effect.fn("Billing.applyBillingEvent")(function*(
       event: IncomingEvent,
-      translate?: (event: IncomingEvent) => Option.Option<BillingAction>
+      translate?: TranslateEvent
     ) {
       const now = yield* Clock.currentTimeMillis
       const stored = yield* inbox.store(event, now).pipe(Effect.mapError(unavailable("billing_inbox")))
@@ -154,7 +192,7 @@ export class Billing extends Effect.Service<Billing>()("@tollgate/core/Billing",
     const processPending = Effect.fn("Billing.processPending")(function*(options: {
       readonly limit: number
       readonly leaseMs: number
-      readonly translate?: (event: IncomingEvent) => Option.Option<BillingAction>
+      readonly translate?: TranslateEvent
     }) {
       const now = yield* Clock.currentTimeMillis
       const claimed = yield* inbox.claim({ now, limit: options.limit, leaseMs: options.leaseMs }).pipe(

@@ -1,0 +1,340 @@
+import type { IncomingEvent } from "@tollgate/core"
+import { BillingAction, CreditsReversed } from "@tollgate/core"
+import { Array as Arr, Option, Schema } from "effect"
+
+// Stripe's events, read as ledger actions. Every action is keyed by Stripe's own ids (payment
+// intent, refund, dispute, invoice), so duplicates, and two events about one payment, apply once.
+//
+// Out of order: Stripe does not promise order, and a refund or dispute may arrive before the
+// purchase it takes back. The rule: an event carries every action it implies, earliest first.
+// A refunded or disputed charge was paid, so its event grants the charge's purchase (under the
+// same `purchase:<payment intent>` key the checkout and the intent use) before reversing; a closed
+// dispute reverses (under the dispute's key) before it reinstates. Whichever event arrives first
+// applies the shared prefix, and the later ones find it done. So a reversal never runs against a
+// wallet still waiting for its purchase, nothing is left pending or retried, and the worker has
+// nothing to spin on. The cost: the charge must say what it bought (`metadata.project_id` and
+// `metadata.credits`, on the charge or on an expanded payment intent), which the checkout's
+// `payment_intent_data.metadata` and off-session top-ups provide. An event that does not say
+// (a dispute whose `charge` is not expanded, say) is acknowledged and moves nothing.
+
+/** Stripe writes metadata values as strings; numbers are accepted too. */
+const Metadata = Schema.optional(
+  Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.Union(Schema.String, Schema.Number) }))
+)
+type Metadata = Schema.Schema.Type<typeof Metadata>
+
+const Amount = Schema.Int.pipe(Schema.nonNegative())
+
+const Envelope = Schema.Struct({
+  data: Schema.Struct({
+    object: Schema.Unknown,
+    previous_attributes: Schema.optional(Schema.NullOr(Schema.Unknown))
+  })
+})
+
+const CheckoutSession = Schema.Struct({
+  id: Schema.NonEmptyString,
+  client_reference_id: Schema.optional(Schema.NullOr(Schema.String)),
+  payment_status: Schema.String,
+  payment_intent: Schema.optional(Schema.Unknown),
+  metadata: Metadata
+})
+
+const PaymentIntent = Schema.Struct({
+  id: Schema.NonEmptyString,
+  amount: Amount,
+  metadata: Metadata
+})
+
+const Refund = Schema.Struct({
+  id: Schema.NonEmptyString,
+  amount: Amount,
+  status: Schema.optional(Schema.NullOr(Schema.String))
+})
+
+const Charge = Schema.Struct({
+  id: Schema.NonEmptyString,
+  amount: Amount,
+  amount_refunded: Schema.optional(Amount),
+  payment_intent: Schema.optional(Schema.Unknown),
+  metadata: Metadata,
+  refunds: Schema.optional(Schema.NullOr(Schema.Struct({ data: Schema.Array(Refund) })))
+})
+type Charge = typeof Charge.Type
+
+const Dispute = Schema.Struct({
+  id: Schema.NonEmptyString,
+  amount: Amount,
+  status: Schema.String,
+  charge: Schema.optional(Schema.Unknown),
+  payment_intent: Schema.optional(Schema.Unknown)
+})
+
+const SubscriptionDetails = Schema.optional(Schema.NullOr(Schema.Struct({
+  subscription: Schema.optional(Schema.Unknown),
+  metadata: Metadata
+})))
+
+const Invoice = Schema.Struct({
+  id: Schema.NonEmptyString,
+  billing_reason: Schema.optional(Schema.NullOr(Schema.String)),
+  subscription: Schema.optional(Schema.Unknown),
+  subscription_details: SubscriptionDetails,
+  parent: Schema.optional(Schema.NullOr(Schema.Struct({ subscription_details: SubscriptionDetails }))),
+  metadata: Metadata,
+  lines: Schema.optional(Schema.Struct({
+    data: Schema.Array(Schema.Struct({
+      metadata: Metadata,
+      period: Schema.optional(Schema.Struct({ end: Amount }))
+    }))
+  }))
+})
+
+const decodeEnvelope = Schema.decodeUnknownOption(Envelope)
+const decodeAction = Schema.decodeUnknownOption(BillingAction)
+const decodeReversal = Schema.decodeUnknownOption(CreditsReversed)
+const decodePreviousRefunded = Schema.decodeUnknownOption(Schema.Struct({ amount_refunded: Amount }))
+
+/** `data.object` of the event as `schema`, or none. */
+const objectOf = <A, I>(event: IncomingEvent, schema: Schema.Schema<A, I>): Option.Option<A> =>
+  Option.flatMap(decodeEnvelope(event.payload), (e) => Schema.decodeUnknownOption(schema)(e.data.object))
+
+/** A Stripe reference: an id, an expanded object's id, or none (null, missing, empty). */
+const idOf = (ref: unknown): string | undefined => {
+  if (typeof ref === "string") return ref === "" ? undefined : ref
+  if (typeof ref === "object" && ref !== null && "id" in ref && typeof ref.id === "string" && ref.id !== "") {
+    return ref.id
+  }
+  return undefined
+}
+
+/** The first of `sources` that has `key`, as text. */
+const metadataValue = (key: string, ...sources: ReadonlyArray<Metadata>): string | undefined => {
+  for (const source of sources) {
+    const value = source?.[key]
+    if (value !== undefined && value !== "") return String(value)
+  }
+  return undefined
+}
+
+/** What a charge paid for: a top-up's project and credits, keyed by its payment. */
+interface Paid {
+  readonly projectId: string
+  readonly credits: number
+  readonly paymentId: string
+  /** The payment's amount in the smallest currency unit: what refunds and disputes are a share of. */
+  readonly amount: number
+}
+
+const isWhole = (text: string | undefined): text is string => text !== undefined && /^\d+$/.test(text)
+/** Credits as `BillingAction` checks them: NaN is refused there. */
+const wholeOrNaN = (text: string | undefined): number => isWhole(text) ? Number(text) : Number.NaN
+
+const paidFrom = (metadata: Metadata, paymentId: string, amount: number): Option.Option<Paid> => {
+  const projectId = metadataValue("project_id", metadata)
+  const credits = metadataValue("credits", metadata)
+  return projectId === undefined || !isWhole(credits) || amount <= 0
+    ? Option.none()
+    : Option.some({ projectId, credits: Number(credits), paymentId, amount })
+}
+
+/** The charge's metadata, else its expanded payment intent's (where Checkout's `payment_intent_data.metadata` lands). */
+const paidByCharge = (charge: Charge): Option.Option<Paid> => {
+  const paymentId = idOf(charge.payment_intent) ?? charge.id
+  return paidFrom(charge.metadata, paymentId, charge.amount).pipe(
+    Option.orElse(() =>
+      Schema.decodeUnknownOption(PaymentIntent)(charge.payment_intent).pipe(
+        Option.flatMap((intent) => paidFrom(intent.metadata, paymentId, charge.amount))
+      )
+    )
+  )
+}
+
+/** `floor(credits × part / whole)`, exactly (the product may pass 2^53). */
+const share = (credits: number, part: number, whole: number): number =>
+  Number((BigInt(credits) * BigInt(Math.min(part, whole))) / BigInt(whole))
+
+const purchase = (paid: Paid): Option.Option<BillingAction> =>
+  decodeAction({
+    _tag: "CreditsPurchased",
+    projectId: paid.projectId,
+    credits: paid.credits,
+    paymentId: paid.paymentId
+  })
+
+/** None when the share rounds down to nothing. */
+const reversal = (paid: Paid, credits: number, reversalId: string, reason: string) =>
+  decodeReversal({ _tag: "CreditsReversed", projectId: paid.projectId, credits, reversalId, reason })
+
+const somes = (...options: ReadonlyArray<Option.Option<BillingAction>>): ReadonlyArray<BillingAction> =>
+  Arr.getSomes(options)
+
+const checkoutPaid = (event: IncomingEvent, requirePaid: boolean): ReadonlyArray<BillingAction> =>
+  Option.toArray(
+    objectOf(event, CheckoutSession).pipe(
+      Option.filter((session) => !requirePaid || session.payment_status === "paid"),
+      Option.flatMap((session) =>
+        decodeAction({
+          _tag: "CreditsPurchased",
+          projectId: session.client_reference_id ?? metadataValue("project_id", session.metadata),
+          credits: wholeOrNaN(metadataValue("credits", session.metadata)),
+          paymentId: idOf(session.payment_intent) ?? session.id
+        })
+      )
+    )
+  )
+
+const intentSucceeded = (event: IncomingEvent): ReadonlyArray<BillingAction> =>
+  Option.toArray(
+    objectOf(event, PaymentIntent).pipe(
+      Option.flatMap((intent) => paidFrom(intent.metadata, intent.id, intent.amount)),
+      Option.flatMap(purchase)
+    )
+  )
+
+/**
+ * Each refund in `refunds.data` reverses `floor(credits × refund.amount / charge.amount)` under
+ * `refund:<refund id>`; a failed or canceled refund reverses nothing. Since API version 2022-11-15
+ * a charge no longer lists its refunds, so without the list the charge's cumulative
+ * `amount_refunded` is read against the event's `previous_attributes.amount_refunded` (0 when
+ * absent): the event reverses the slice between them, under `refund:<charge id>:<cumulative amount>`,
+ * `floor(credits × to / amount) − floor(credits × from / amount)`. The slices telescope, so all of
+ * them together reverse exactly `floor(credits × amount_refunded / amount)`, in any order.
+ */
+const chargeRefunded = (event: IncomingEvent): ReadonlyArray<BillingAction> =>
+  Option.match(
+    Option.flatMap(objectOf(event, Charge), (charge) => Option.map(paidByCharge(charge), (paid) => ({ charge, paid }))),
+    {
+      onNone: () => [],
+      onSome: ({ charge, paid }) => {
+        if (charge.refunds != null) {
+          const reversals = charge.refunds.data
+            .filter((refund) => refund.status !== "failed" && refund.status !== "canceled")
+            .map((refund) =>
+              reversal(
+                paid,
+                share(paid.credits, refund.amount, paid.amount),
+                `refund:${refund.id}`,
+                `refund ${refund.id} of ${paid.paymentId}`
+              )
+            )
+          return somes(purchase(paid), ...reversals)
+        }
+        const to = charge.amount_refunded ?? 0
+        const previous = decodeEnvelope(event.payload).pipe(
+          Option.flatMap((e) => decodePreviousRefunded(e.data.previous_attributes)),
+          Option.match({ onNone: () => 0, onSome: (p) => p.amount_refunded })
+        )
+        const from = Math.min(to, previous)
+        const credits = share(paid.credits, to, paid.amount) - share(paid.credits, from, paid.amount)
+        return somes(
+          purchase(paid),
+          reversal(paid, credits, `refund:${charge.id}:${to}`, `refund of ${to} on ${charge.id} (${paid.paymentId})`)
+        )
+      }
+    }
+  )
+
+/**
+ * The disputed payment as the dispute carries it: Stripe sends `charge` (and `payment_intent`)
+ * as ids unless expanded, and only an expanded one says what the payment bought.
+ */
+const paidByDispute = (dispute: typeof Dispute.Type): Option.Option<Paid> =>
+  Schema.decodeUnknownOption(Charge)(dispute.charge).pipe(
+    Option.flatMap(paidByCharge),
+    Option.orElse(() =>
+      Schema.decodeUnknownOption(PaymentIntent)(dispute.payment_intent).pipe(
+        Option.flatMap((intent) => paidFrom(intent.metadata, intent.id, intent.amount))
+      )
+    )
+  )
+
+/**
+ * A dispute takes back the disputed share of the credits when opened (`dispute:<id>`); won (or an
+ * inquiry closed without a dispute) it gives back exactly what that reversal took; lost, the
+ * reversal stands. A closed dispute repeats the opening's reversal, in case it arrives first.
+ */
+const disputed = (event: IncomingEvent, closed: boolean): ReadonlyArray<BillingAction> =>
+  Option.match(
+    Option.flatMap(objectOf(event, Dispute), (dispute) =>
+      Option.map(paidByDispute(dispute), (paid) => ({ dispute, paid }))),
+    {
+      onNone: () => [],
+      onSome: ({ dispute, paid }) => {
+        const reversed = reversal(
+          paid,
+          share(paid.credits, dispute.amount, paid.amount),
+          `dispute:${dispute.id}`,
+          `dispute ${dispute.id} of ${paid.paymentId}`
+        )
+        const givenBack = closed && (dispute.status === "won" || dispute.status === "warning_closed")
+        return somes(
+          purchase(paid),
+          reversed,
+          givenBack
+            ? Option.map(reversed, (r): BillingAction => ({ _tag: "CreditsReinstated", reversal: r }))
+            : Option.none()
+        )
+      }
+    }
+  )
+
+/**
+ * A paid subscription invoice grants the period's allowance, expiring at the period's end (the
+ * latest end among its lines). The project and the allowance come from metadata `project_id` and
+ * `allowance_credits` on the invoice, its subscription details (old and new API shapes) or its lines.
+ */
+const invoicePaid = (event: IncomingEvent): ReadonlyArray<BillingAction> =>
+  Option.toArray(
+    objectOf(event, Invoice).pipe(
+      Option.filter((invoice) =>
+        idOf(invoice.subscription) !== undefined ||
+        idOf(invoice.parent?.subscription_details?.subscription) !== undefined ||
+        (invoice.billing_reason ?? "").startsWith("subscription")
+      ),
+      Option.flatMap((invoice) => {
+        const lines = invoice.lines?.data ?? []
+        const sources = [
+          invoice.metadata,
+          invoice.subscription_details?.metadata,
+          invoice.parent?.subscription_details?.metadata,
+          ...lines.map((line) => line.metadata)
+        ]
+        const ends = lines.flatMap((line) => line.period === undefined ? [] : [line.period.end])
+        const credits = metadataValue("allowance_credits", ...sources)
+        if (ends.length === 0 || !isWhole(credits)) return Option.none()
+        return decodeAction({
+          _tag: "AllowanceRenewed",
+          projectId: metadataValue("project_id", ...sources),
+          credits: Number(credits),
+          periodEnd: Math.max(...ends) * 1000,
+          invoiceId: invoice.id
+        })
+      })
+    )
+  )
+
+/**
+ * Stripe's events as ledger actions, earliest first; anything else (or an event that does not say
+ * what it bought) is an empty list: acknowledged, stored, not applied.
+ */
+export const stripeTranslate = (event: IncomingEvent): ReadonlyArray<BillingAction> => {
+  switch (event.type) {
+    case "checkout.session.completed":
+      return checkoutPaid(event, true)
+    case "checkout.session.async_payment_succeeded":
+      return checkoutPaid(event, false)
+    case "payment_intent.succeeded":
+      return intentSucceeded(event)
+    case "charge.refunded":
+      return chargeRefunded(event)
+    case "charge.dispute.created":
+      return disputed(event, false)
+    case "charge.dispute.closed":
+      return disputed(event, true)
+    case "invoice.paid":
+      return invoicePaid(event)
+    default:
+      return []
+  }
+}
