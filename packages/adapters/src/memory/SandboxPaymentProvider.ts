@@ -1,6 +1,15 @@
-import type { ChargeOutcome, Credits, OffSessionCharge, ProjectId, TopUpCheckout } from "@tollgate/core"
+import type {
+  ChargeOutcome,
+  Credits,
+  EpochMillis,
+  OffSessionCharge,
+  ProjectId,
+  ProviderRecord,
+  ProviderWindow,
+  TopUpCheckout
+} from "@tollgate/core"
 import { Fingerprint, PaymentProvider, PaymentProviderError } from "@tollgate/core"
-import { Context, Effect, Layer, Option } from "effect"
+import { Clock, Context, Effect, Layer, Option } from "effect"
 
 /** A checkout the sandbox opened: what a completed payment for it should credit. */
 export interface SandboxCheckoutSession {
@@ -33,6 +42,12 @@ export class SandboxPaymentControl extends Context.Tag("@tollgate/adapters/Sandb
     readonly charges: () => Effect.Effect<ReadonlyArray<SandboxCharge>>
     /** From now on, off-session charges for the project need the customer (as a card asking for 3-D Secure would). */
     readonly requireCustomerFor: (projectId: ProjectId) => Effect.Effect<void>
+    /** Records a session as paid, as the sandbox page's Pay button does; its payment is listed from then on. */
+    readonly completeCheckout: (sessionId: string) => Effect.Effect<Option.Option<ProviderRecord>>
+    /** Records a refund of (part of) a listed payment. */
+    readonly refund: (paymentId: string, amountCents: number) => Effect.Effect<Option.Option<ProviderRecord>>
+    /** Records a dispute over a listed payment, in the given status (default "needs_response"). */
+    readonly dispute: (paymentId: string, status?: string) => Effect.Effect<Option.Option<ProviderRecord>>
   }
 >() {}
 
@@ -62,6 +77,14 @@ export const makeSandboxPaymentProvider = (options: SandboxPaymentProviderOption
     const run = globalThis.crypto.randomUUID().replaceAll("-", "").slice(0, 12)
     let sessionCount = 0
     let paymentCount = 0
+    let recordCount = 0
+    const payments: Array<ProviderRecord> = []
+    const paidSessions = new Map<string, ProviderRecord>()
+    const refunds: Array<ProviderRecord> = []
+    const disputes: Array<ProviderRecord> = []
+    const now = Clock.currentTimeMillis.pipe(Effect.map((ms) => ms as EpochMillis))
+    const within = (records: ReadonlyArray<ProviderRecord>, window: ProviderWindow) =>
+      Effect.sync(() => records.filter((r) => r.createdAt >= window.from && r.createdAt < window.to))
 
     const validate = (
       request: { readonly credits: number; readonly amountCents: number; readonly idempotencyKey: string }
@@ -115,6 +138,17 @@ export const makeSandboxPaymentProvider = (options: SandboxPaymentProviderOption
       const outcome: ChargeOutcome = customerRequired.has(request.projectId)
         ? { status: "requires_customer", paymentId: undefined, reason: "authentication_required" }
         : { status: "succeeded", paymentId: `sbx_pi_${run}_${++paymentCount}` }
+      if (outcome.status === "succeeded") {
+        payments.push({
+          id: outcome.paymentId,
+          projectId: request.projectId,
+          amountCents: request.amountCents,
+          credits: request.credits,
+          createdAt: yield* now,
+          status: "succeeded",
+          paymentId: outcome.paymentId
+        })
+      }
       const charge: SandboxCharge = {
         idempotencyKey: request.idempotencyKey,
         projectId: request.projectId,
@@ -127,12 +161,61 @@ export const makeSandboxPaymentProvider = (options: SandboxPaymentProviderOption
       return outcome
     })
 
-    const provider = PaymentProvider.of({ name: "sandbox", createTopUpCheckout, chargeOffSession })
+    const paymentOf = (paymentId: string) => Option.fromNullable(payments.find((p) => p.id === paymentId))
+
+    const provider = PaymentProvider.of({
+      name: "sandbox",
+      createTopUpCheckout,
+      chargeOffSession,
+      listPayments: (window) => within(payments, window),
+      listRefunds: (window) => within(refunds, window),
+      listDisputes: (window) => within(disputes, window)
+    })
     const control = SandboxPaymentControl.of({
       session: (sessionId) => Effect.sync(() => Option.fromNullable(sessions.get(sessionId))),
       sessions: () => Effect.sync(() => [...sessions.values()]),
       charges: () => Effect.sync(() => [...charges]),
-      requireCustomerFor: (projectId) => Effect.sync(() => void customerRequired.add(projectId))
+      requireCustomerFor: (projectId) => Effect.sync(() => void customerRequired.add(projectId)),
+      completeCheckout: (sessionId) =>
+        Effect.map(now, (createdAt) => {
+          const session = sessions.get(sessionId)
+          if (session === undefined) return Option.none()
+          const paid = paidSessions.get(sessionId)
+          if (paid !== undefined) return Option.some(paid)
+          const id = `sbx_pi_${run}_${++paymentCount}`
+          const record: ProviderRecord = {
+            id,
+            projectId: session.projectId,
+            amountCents: session.amountCents,
+            credits: session.credits,
+            createdAt,
+            status: "succeeded",
+            paymentId: id
+          }
+          paidSessions.set(sessionId, record)
+          payments.push(record)
+          return Option.some(record)
+        }),
+      refund: (paymentId, amountCents) =>
+        Effect.map(now, (createdAt) =>
+          Option.map(paymentOf(paymentId), (payment) => {
+            const record: ProviderRecord = {
+              ...payment,
+              id: `sbx_re_${run}_${++recordCount}`,
+              amountCents,
+              createdAt,
+              status: "succeeded"
+            }
+            refunds.push(record)
+            return record
+          })),
+      dispute: (paymentId, status = "needs_response") =>
+        Effect.map(now, (createdAt) =>
+          Option.map(paymentOf(paymentId), (payment) => {
+            const record: ProviderRecord = { ...payment, id: `sbx_dp_${run}_${++recordCount}`, createdAt, status }
+            disputes.push(record)
+            return record
+          }))
     })
     return { provider, control }
   })

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import type { OffSessionCharge, TopUpCheckout } from "@tollgate/core"
+import type { EpochMillis, OffSessionCharge, TopUpCheckout } from "@tollgate/core"
 import { PaymentProvider } from "@tollgate/core"
-import { Effect, Option } from "effect"
+import { Effect, Option, TestClock } from "effect"
 import {
   SandboxPaymentControl,
   sandboxPaymentProviderLayer,
@@ -142,4 +142,50 @@ describe("SandboxPaymentProvider", () => {
       })
       assert.deepStrictEqual(yield* Effect.all([run(count), run(count)]), [1, 1])
     }))
+})
+
+describe("SandboxPaymentProvider listings", () => {
+  const everything = { from: 0 as EpochMillis, to: Number.MAX_SAFE_INTEGER as EpochMillis }
+
+  it.effect("lists paid checkouts and succeeded charges, their refunds and disputes, within the window", () =>
+    run(Effect.gen(function*() {
+      const provider = yield* PaymentProvider
+      const control = yield* SandboxPaymentControl
+      const request = checkout()
+      const { sessionId } = yield* provider.createTopUpCheckout(request)
+      assert.deepStrictEqual(yield* provider.listPayments!(everything), [])
+      const paid = Option.getOrThrow(yield* control.completeCheckout(sessionId))
+      assert.deepStrictEqual(yield* control.completeCheckout(sessionId), Option.some(paid))
+      assert.isTrue(Option.isNone(yield* control.completeCheckout("sbx_cs_0")))
+      yield* control.requireCustomerFor(request.projectId)
+      yield* provider.chargeOffSession(charge({ projectId: request.projectId }))
+      yield* TestClock.adjust(1_000)
+      const auto = yield* provider.chargeOffSession(charge({ amountCents: 700 }))
+      const payments = yield* provider.listPayments!(everything)
+      assert.deepStrictEqual(
+        payments.map((p) => [p.paymentId, p.projectId, p.amountCents, p.credits, p.status]),
+        [
+          [paid.id, request.projectId, 1_000, 5_000, "succeeded"],
+          [auto.paymentId, payments[1]!.projectId, 700, 5_000, "succeeded"]
+        ]
+      )
+      assert.deepStrictEqual(
+        (yield* provider.listPayments!({ from: 1_000 as EpochMillis, to: 2_000 as EpochMillis })).map((p) => p.id),
+        [auto.paymentId]
+      )
+      assert.deepStrictEqual(yield* provider.listPayments!({ from: 0 as EpochMillis, to: 1_000 as EpochMillis }), [
+        paid
+      ])
+      const refund = Option.getOrThrow(yield* control.refund(paid.id, 250))
+      const dispute = Option.getOrThrow(yield* control.dispute(paid.id, "lost"))
+      assert.isTrue(Option.isNone(yield* control.refund("sbx_pi_0", 1)))
+      assert.deepStrictEqual(
+        (yield* provider.listRefunds!(everything)).map((r) => [r.id, r.paymentId, r.projectId, r.amountCents]),
+        [[refund.id, paid.id, request.projectId, 250]]
+      )
+      assert.deepStrictEqual(
+        (yield* provider.listDisputes!(everything)).map((d) => [d.id, d.paymentId, d.status, d.amountCents]),
+        [[dispute.id, paid.id, "lost", 1_000]]
+      )
+    })))
 })

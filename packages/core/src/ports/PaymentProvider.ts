@@ -1,6 +1,6 @@
 import type { Effect } from "effect"
 import { Context, Schema } from "effect"
-import type { Credits } from "../domain/Credits.js"
+import type { Credits, EpochMillis } from "../domain/Credits.js"
 import type { ProjectId } from "../domain/Ids.js"
 
 export class PaymentProviderError extends Schema.TaggedError<PaymentProviderError>()("PaymentProviderError", {
@@ -27,6 +27,29 @@ export type ChargeOutcome =
   | { readonly status: "succeeded"; readonly paymentId: string }
   | { readonly status: "requires_customer"; readonly paymentId: string | undefined; readonly reason: string }
 
+/** A half-open time window `[from, to)`, in milliseconds since the Unix epoch. */
+export interface ProviderWindow {
+  readonly from: EpochMillis
+  readonly to: EpochMillis
+}
+
+/**
+ * A payment, refund or dispute as the provider records it, for reconciliation against the ledger.
+ * `projectId` and `credits` are what the payment's metadata says (for a refund or dispute, the metadata
+ * of the payment it is about; undefined when it says nothing usable); `amountCents` is this record's
+ * own amount; `paymentId` names the payment it belongs to (for a payment, the payment itself).
+ */
+export interface ProviderRecord {
+  readonly id: string
+  readonly projectId: ProjectId | undefined
+  readonly amountCents: number
+  readonly credits: Credits | undefined
+  readonly createdAt: EpochMillis
+  /** The provider's own status word, e.g. "succeeded", "pending", "lost". */
+  readonly status: string
+  readonly paymentId: string
+}
+
 /**
  * Money comes in through the provider; credits arrive only from its events (BillingInbox),
  * never from these calls' answers.
@@ -37,4 +60,11 @@ export class PaymentProvider extends Context.Tag("@tollgate/core/PaymentProvider
     request: TopUpCheckout
   ) => Effect.Effect<{ readonly sessionId: string; readonly url: string }, PaymentProviderError>
   readonly chargeOffSession: (request: OffSessionCharge) => Effect.Effect<ChargeOutcome, PaymentProviderError>
+  /**
+   * What the provider says was paid, refunded and disputed in a window, every page of it.
+   * Optional to implement: a provider without them cannot be reconciled.
+   */
+  readonly listPayments?: (window: ProviderWindow) => Effect.Effect<ReadonlyArray<ProviderRecord>, PaymentProviderError>
+  readonly listRefunds?: (window: ProviderWindow) => Effect.Effect<ReadonlyArray<ProviderRecord>, PaymentProviderError>
+  readonly listDisputes?: (window: ProviderWindow) => Effect.Effect<ReadonlyArray<ProviderRecord>, PaymentProviderError>
 }>() {}
