@@ -1,0 +1,2 @@
+export * from "./StripeConfig.js"
+export * from "./StripePaymentProvider.js"
