@@ -371,3 +371,34 @@ describe("StripePaymentProviderLive", () => {
       assert.match(yield* start({ STRIPE_SECRET_KEY: "sk_test_abc", TOLLGATE_PUBLIC_URL: "gw" }), /TOLLGATE_PUBLIC_URL/)
     }))
 })
+
+describe("StripeServer", () => {
+  it.scopedLive("speaks Stripe's errors, retrievals and billing portal sessions through the SDK", () =>
+    Effect.gen(function*() {
+      const server = yield* StripeServerScoped()
+      const client = server.client()
+      const customer = yield* Effect.promise(() => client.customers.create({ metadata: { project_id: "prj_1" } }))
+      const portal = yield* Effect.promise(() =>
+        client.billingPortal.sessions.create({ customer: customer.id, return_url: "https://gw.example/" })
+      )
+      assert.deepStrictEqual([portal.object, portal.customer, portal.return_url], [
+        "billing_portal.session",
+        customer.id,
+        "https://gw.example/"
+      ])
+      const paid = server.createCharge({ amount: 700, customer: customer.id })
+      const intent = yield* Effect.promise(() => client.paymentIntents.retrieve(paid["payment_intent"] as string))
+      assert.deepStrictEqual([intent.status, intent.amount, intent.latest_charge], ["succeeded", 700, paid["id"]])
+      const missing = yield* Effect.promise(() => client.checkout.sessions.retrieve("cs_test_nope").catch((e) => e))
+      assert.instanceOf(missing, Stripe.errors.StripeInvalidRequestError)
+      assert.deepStrictEqual([missing.statusCode, missing.code], [404, "resource_missing"])
+      const invalid = yield* Effect.promise(() =>
+        client.paymentIntents.create({ amount: 0, currency: "usd" }).catch((e) => e)
+      )
+      assert.deepStrictEqual([invalid.statusCode, invalid.param], [400, "amount"])
+      const unauthorized = yield* Effect.promise(() =>
+        server.client({ apiKey: "sk_test_wrong" }).customers.retrieve(customer.id).catch((e) => e)
+      )
+      assert.instanceOf(unauthorized, Stripe.errors.StripeAuthenticationError)
+    }))
+})
