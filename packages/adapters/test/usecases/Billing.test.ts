@@ -1,9 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import type { BillingAction, EventId, IdempotencyKey, ProjectId } from "@tollgate/core"
-import { Billing, BillingInbox, Ledger } from "@tollgate/core"
-import { Effect, Exit, FastCheck as fc, TestClock } from "effect"
+import type { BillingAction, CreditsReversed, EventId, IdempotencyKey, ProjectId } from "@tollgate/core"
+import { Billing, BillingInbox, fundingAccount, Ledger, LedgerUnavailable, revenueAccount } from "@tollgate/core"
+import { Effect, Exit, FastCheck as fc, Layer, Logger, LogLevel, Option, TestClock } from "effect"
+import { makeMemoryLedger } from "../../src/memory/MemoryLedger.js"
 import { sumOfAccounts } from "../contracts/LedgerContract.js"
-import { demoTenant, UseCasesLive } from "./support.js"
+import { demoTenant, useCases, UseCasesLive } from "./support.js"
 
 const event = (id: string, action: BillingAction | Record<string, unknown>, createdAt = 0) => ({
   id: id as EventId,
@@ -18,6 +19,14 @@ const purchase = (projectId: ProjectId, credits: number, paymentId: string): Bil
   projectId,
   credits: credits as any,
   paymentId
+})
+
+const reversal = (projectId: ProjectId, credits: number, reversalId: string): CreditsReversed => ({
+  _tag: "CreditsReversed",
+  projectId,
+  credits: credits as any,
+  reversalId,
+  reason: `dispute ${reversalId}`
 })
 
 describe("Billing", () => {
@@ -103,6 +112,92 @@ describe("Billing", () => {
       assert.deepStrictEqual(yield* billing.processPending({ limit: 10, leaseMs: 5_000 }), [])
       assert.strictEqual((yield* ledger.balance(projectId)).balance, 300)
     }).pipe(Effect.provide(UseCasesLive)))
+
+  it.effect("a reinstatement gives back exactly what its reversal took, and applies the reversal first if it never was", () =>
+    Effect.gen(function*() {
+      const billing = yield* Billing
+      const ledger = yield* Ledger
+      const { projectId } = yield* demoTenant("basic", 0)
+      yield* billing.applyBillingEvent(event("evt_p", purchase(projectId, 100, "pi_1")))
+      yield* ledger.withdraw({
+        idempotencyKey: "spent" as IdempotencyKey,
+        projectId,
+        amount: 70 as any,
+        to: revenueAccount,
+        reason: "calls"
+      })
+      const taken = reversal(projectId, 100, "dp_1")
+      yield* billing.applyBillingEvent(event("evt_d", taken))
+      assert.strictEqual((yield* ledger.balance(projectId)).balance, 0)
+      const won: BillingAction = { _tag: "CreditsReinstated", reversal: taken }
+      assert.strictEqual(yield* billing.applyBillingEvent(event("evt_w", won)), "applied")
+      assert.strictEqual(yield* billing.applyBillingEvent(event("evt_w2", won)), "applied")
+      assert.strictEqual((yield* ledger.balance(projectId)).balance, 30)
+
+      // won before the dispute was seen: reversed, then given back
+      yield* billing.applyBillingEvent(
+        event("evt_w3", { _tag: "CreditsReinstated", reversal: reversal(projectId, 10, "dp_2") })
+      )
+      yield* billing.applyBillingEvent(event("evt_d2", reversal(projectId, 10, "dp_2")))
+      assert.strictEqual((yield* ledger.balance(projectId)).balance, 30)
+      const { transactions } = yield* ledger.history(projectId, { limit: 100 })
+      assert.deepStrictEqual(transactions.map((t) => t.idempotencyKey).filter((k) => k.includes("dp_2")).sort(), [
+        "reinstate:dp_2",
+        "reversal:dp_2"
+      ])
+      assert.strictEqual(yield* ledger.accountBalance(fundingAccount), -100n)
+      assert.strictEqual(yield* sumOfAccounts(ledger), 0n)
+    }).pipe(Effect.provide(UseCasesLive)))
+
+  it.effect("an event's actions apply in order; an outage part-way leaves it pending and the retry applies each once", () => {
+    const outage = { writesLeft: Number.POSITIVE_INFINITY }
+    const FlakyLedger = Layer.effect(
+      Ledger,
+      Effect.map(makeMemoryLedger, (ledger) =>
+        Ledger.of({
+          ...ledger,
+          withdraw: (request) =>
+            Effect.suspend(() =>
+              outage.writesLeft-- <= 0
+                ? Effect.fail(new LedgerUnavailable({ message: "connection reset" }))
+                : ledger.withdraw(request)
+            )
+        }))
+    )
+    return Effect.gen(function*() {
+      const billing = yield* Billing
+      const ledger = yield* Ledger
+      const inbox = yield* BillingInbox
+      const { projectId } = yield* demoTenant("basic", 0)
+      const translate = () => [purchase(projectId, 100, "pi_1"), reversal(projectId, 40, "re_1")]
+      outage.writesLeft = 0
+      assert.strictEqual(yield* billing.applyBillingEvent(event("evt_m", { object: "charge" }), translate), "failed")
+      outage.writesLeft = Number.POSITIVE_INFINITY
+      // the purchase went in before the outage; the reversal waits
+      assert.strictEqual((yield* ledger.balance(projectId)).balance, 100)
+      assert.strictEqual(Option.getOrThrow(yield* inbox.get("evt_m" as EventId)).status, "pending")
+      yield* TestClock.adjust("31 seconds")
+      assert.deepStrictEqual(yield* billing.processPending({ limit: 10, leaseMs: 5_000, translate }), ["applied"])
+      assert.strictEqual((yield* ledger.balance(projectId)).balance, 60)
+      // no actions: acknowledged and ignored
+      assert.strictEqual(yield* billing.applyBillingEvent(event("evt_n", { object: "charge" }), () => []), "ignored")
+    }).pipe(
+      Effect.provide(useCases(FlakyLedger)),
+      Logger.withMinimumLogLevel(LogLevel.None)
+    )
+  })
+
+  it.effect("a refused action is logged and the event's other actions still apply", () =>
+    Effect.gen(function*() {
+      const billing = yield* Billing
+      const ledger = yield* Ledger
+      const { projectId } = yield* demoTenant("basic", 0)
+      yield* billing.applyBillingEvent(event("evt_1", purchase(projectId, 100, "pi_1")))
+      // the same payment with other credits conflicts with the first grant
+      const translate = () => [purchase(projectId, 999, "pi_1"), purchase(projectId, 5, "pi_2")]
+      assert.strictEqual(yield* billing.applyBillingEvent(event("evt_2", { object: "charge" }), translate), "refused")
+      assert.strictEqual((yield* ledger.balance(projectId)).balance, 105)
+    }).pipe(Effect.provide(UseCasesLive), Logger.withMinimumLogLevel(LogLevel.None)))
 
   it.effect.prop(
     "any duplication and order of purchase events ends with each payment granted exactly once",
