@@ -18,6 +18,7 @@ import {
   makeLocalKeyCache
 } from "@tollgate/adapters/cache/index"
 import { MemoryRateLimiterLive, MemoryStackLive } from "@tollgate/adapters/memory/index"
+import { NodeKeyHasherLive } from "@tollgate/adapters/node/NodeKeyHasher"
 import { embeddedPostgresLayer } from "@tollgate/adapters/pglite/EmbeddedPostgres"
 import {
   makePgCatalog,
@@ -33,11 +34,21 @@ import {
 } from "@tollgate/adapters/postgres/index"
 import type { RedisConnection } from "@tollgate/adapters/redis/index"
 import { KeyCacheLive, RedisConnectionLive, RedisRateLimiterLive } from "@tollgate/adapters/redis/index"
-import type { BillingInbox, Ledger, Outbox, RateLimiter, UsageLog } from "@tollgate/core"
+import type { BillingInbox, KeyHasher, Ledger, Outbox, RateLimiter, UsageLog } from "@tollgate/core"
 import { Catalog, Ids, KeyStore, ProjectStore } from "@tollgate/core"
 import { Effect, Layer } from "effect"
 
-export type Ports = BillingInbox | Catalog | Ids | KeyStore | Ledger | Outbox | ProjectStore | RateLimiter | UsageLog
+export type Ports =
+  | BillingInbox
+  | Catalog
+  | Ids
+  | KeyHasher
+  | KeyStore
+  | Ledger
+  | Outbox
+  | ProjectStore
+  | RateLimiter
+  | UsageLog
 
 const cachedCatalog = Layer.effect(Catalog, Effect.flatMap(makePgCatalog, (inner) => makeCachedCatalog(inner)))
 const cachedProjects = Layer.effect(
@@ -57,7 +68,8 @@ export const embeddedStack = (dataDir: string) =>
     cachedProjects,
     PgUsageLogLive,
     MemoryRateLimiterLive,
-    Ids.Live
+    Ids.Live,
+    NodeKeyHasherLive
   ).pipe(Layer.provide(embeddedPostgresLayer(dataDir)), Layer.orDie)
 
 /** PostgreSQL and Redis over the given client and connection. */
@@ -74,7 +86,8 @@ export const postgresRedisStack = <E1, E2>(
     cachedProjects,
     PgUsageLogLive,
     RedisRateLimiterLive,
-    Ids.Live
+    Ids.Live,
+    NodeKeyHasherLive
   ).pipe(Layer.provide(Layer.merge(database, redis)), Layer.orDie)
 
 /** PostgreSQL and Redis from the environment (`DATABASE_*`, `REDIS_*`), migrated at start. */
@@ -84,4 +97,4 @@ export const productionStack = postgresRedisStack(
 )
 
 /** Every port in memory, with the same key cache as the embedded default. */
-export const memoryStack = LocalKeyCacheLive().pipe(Layer.provideMerge(MemoryStackLive))
+export const memoryStack = LocalKeyCacheLive().pipe(Layer.provideMerge(Layer.merge(MemoryStackLive, NodeKeyHasherLive)))

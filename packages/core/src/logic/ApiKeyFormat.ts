@@ -1,5 +1,6 @@
 import { Effect, Option } from "effect"
 import type { KeyEnvironment } from "../domain/ApiKey.js"
+import { KeyHasher } from "../ports/KeyHasher.js"
 
 /**
  * `tg_<env>_<body><check>`: `body` is 22 base62 characters encoding 128 random bits (fixed
@@ -64,17 +65,9 @@ const checksum = (payload: string): string => encodeBase62(BigInt(crc32(payload)
 
 const envPrefix = (environment: KeyEnvironment): string => `tg_${environment}_`
 
-const toHex = (bytes: Uint8Array): string => {
-  let out = ""
-  for (const byte of bytes) out += byte.toString(16).padStart(2, "0")
-  return out
-}
-
 /** Lowercase hex SHA-256 of the full secret: the only form of a key that is stored. */
 export const hashApiKey = (secret: string): Effect.Effect<string> =>
-  Effect.promise(() => crypto.subtle.digest("SHA-256", new TextEncoder().encode(secret))).pipe(
-    Effect.map((digest) => toHex(new Uint8Array(digest)))
-  )
+  Effect.flatMap(KeyHasher, (hasher) => hasher.sha256Hex(secret))
 
 /** The part of a key that is safe to display, e.g. "tg_live_AbCd". */
 export const keyPrefix = (secret: string): string => secret.slice(0, PREFIX_LENGTH)

@@ -173,7 +173,9 @@ export class Gateway extends Effect.Service<Gateway>()("@tollgate/core/Gateway",
           limiter: t.limiter,
           ...(t.dataset === undefined ? {} : { datasetId: t.dataset.id }),
           ...(fields.refusal === undefined ? {} : { refusal: fields.refusal })
-        })
+          // every field comes from values this use case already holds validated (the key, the
+          // project, the plan, the route) or computes as integers, so the row is not validated again
+        }, true)
       ).pipe(
         // the ledger is the record of money; a lost usage row must not fail the call
         Effect.retry(retryOutage),

@@ -338,12 +338,25 @@ export const makeMeteredProxy = Effect.gen(function*() {
       }
       yield* Metric.update(Metric.tagged(proxyLatency, "route", route.id), latencyMs / 1000)
       yield* countRequest(route.id, response.statusCode)
-      const contentType = out["content-type"]
-      return HttpServerResponse.raw(body, {
-        status: response.statusCode,
-        headers: out,
-        ...(typeof contentType === "string" ? { contentType } : {})
+      // The body is piped straight into Node's response, and the handler returns once it has
+      // been sent (or the caller went away); the server then finds the response ended and
+      // writes nothing more. Measured: a third of the CPU of returning the stream as an
+      // `HttpServerResponse.raw` body (docs/benchmarks.md).
+      const nodeResponse = NodeHttpServerRequest.toServerResponse(request)
+      nodeResponse.writeHead(response.statusCode, out)
+      yield* Effect.async<void>((resume) => {
+        let resumed = false
+        nodeResponse.once("close", () => {
+          if (!body.readableEnded) body.destroy()
+          if (!resumed) {
+            resumed = true
+            resume(Effect.void)
+          }
+        })
+        body.once("error", () => nodeResponse.destroy())
+        body.pipe(nodeResponse)
       })
+      return HttpServerResponse.empty({ status: response.statusCode })
     })
 
     return yield* exchange.pipe(
