@@ -16,6 +16,7 @@
 import { FileSystem, HttpServer } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { sandboxPaymentProviderLayer } from "@tollgate/adapters/memory/index"
+import { StripePaymentProviderLive } from "@tollgate/adapters/stripe/index"
 import type { Credits, IdempotencyKey, ProjectId } from "@tollgate/core"
 import {
   ApiKeyFormat,
@@ -40,6 +41,7 @@ import type { ConfigFile } from "./config/ConfigFile.js"
 import { applyConfigFile, decodeConfigFile, loadConfigFile } from "./config/ConfigFile.js"
 import { startDemoUpstream } from "./demo/DemoUpstream.js"
 import { gatewayServer, serverUrl, UseCasesLive } from "./GatewayServer.js"
+import { CheckoutReturnRoutes } from "./sandbox/CheckoutReturnPages.js"
 import { SandboxCheckoutRoutes } from "./sandbox/SandboxCheckout.js"
 import { embeddedStack, productionStack } from "./Stack.js"
 
@@ -230,20 +232,24 @@ const production = (settings: Settings, databaseUrl: string) =>
       ? Option.some(yield* loadConfigFile(settings.configFile.value))
       : Option.none()
     const host = Option.getOrElse(settings.host, () => "0.0.0.0")
-    const app = gatewayServer(ManagementApiRoutes, { port: settings.port, host }).pipe(
-      Layer.provide(Layer.mergeAll(
-        AdminToken.layer(settings.adminToken.value),
-        WebhookSecrets.layer({
-          stripe: settings.stripeWebhookSecret,
-          // no sandbox in production: its endpoint verifies against a secret nobody knows
-          sandbox: Redacted.make(randomSecret(32))
-        }),
-        BillingSettings.layer(Option.match(file, { onNone: () => ({}), onSome: (f) => f.billing ?? {} }))
-      )),
-      Layer.provideMerge(settings.runWorker ? workerWith(UseCasesLive) : UseCasesLive),
-      Layer.provideMerge(Layer.merge(EventTranslator.Default, PaymentsNotConfigured)),
-      Layer.provideMerge(productionStack)
-    )
+    const app = gatewayServer(Layer.merge(ManagementApiRoutes, CheckoutReturnRoutes), { port: settings.port, host })
+      .pipe(
+        Layer.provide(Layer.mergeAll(
+          AdminToken.layer(settings.adminToken.value),
+          WebhookSecrets.layer({
+            stripe: settings.stripeWebhookSecret,
+            // no sandbox in production: its endpoint verifies against a secret nobody knows
+            sandbox: Redacted.make(randomSecret(32))
+          }),
+          BillingSettings.layer(Option.match(file, { onNone: () => ({}), onSome: (f) => f.billing ?? {} }))
+        )),
+        Layer.provideMerge(settings.runWorker ? workerWith(UseCasesLive) : UseCasesLive),
+        Layer.provideMerge(Layer.merge(
+          EventTranslator.Default,
+          Option.isSome(settings.stripeSecretKey) ? StripePaymentProviderLive : PaymentsNotConfigured
+        )),
+        Layer.provideMerge(productionStack)
+      )
     const context = yield* Layer.build(app)
     return yield* Effect.gen(function*() {
       if (Option.isSome(file)) {
