@@ -245,7 +245,8 @@ const production = (settings: Settings, databaseUrl: string) =>
         )),
         Layer.provideMerge(settings.runWorker ? workerWith(UseCasesLive) : UseCasesLive),
         Layer.provideMerge(Layer.merge(
-          EventTranslator.Default,
+          // Stripe's events are translated for provider "stripe"; others must be neutral payloads
+          EventTranslator.Stripe,
           Option.isSome(settings.stripeSecretKey) ? StripePaymentProviderLive : PaymentsNotConfigured
         )),
         Layer.provideMerge(productionStack)
