@@ -7,6 +7,7 @@ import { MemoryLedgerLive } from "./MemoryLedger.js"
 import { MemoryOutboxLive } from "./MemoryOutbox.js"
 import { MemoryProjectStoreLive } from "./MemoryProjectStore.js"
 import { MemoryRateLimiterLive } from "./MemoryRateLimiter.js"
+import { MemoryReconciliationStoreLive } from "./MemoryReconciliationStore.js"
 import { MemoryUsageLogLive } from "./MemoryUsageLog.js"
 
 /** Every port in process memory, fresh each time the layer is built. */
@@ -18,6 +19,7 @@ export const MemoryStackLive = Layer.mergeAll(
   MemoryOutboxLive,
   MemoryProjectStoreLive,
   MemoryRateLimiterLive,
+  MemoryReconciliationStoreLive,
   MemoryUsageLogLive,
   Ids.Live
 )

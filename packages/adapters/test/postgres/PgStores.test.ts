@@ -1,14 +1,16 @@
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
 import type { ApiKeyId, Category, Credits, EventId, PlanId, ProjectId, RequestId, RouteId } from "@tollgate/core"
-import { BillingInbox, Catalog, KeyStore, Outbox, ProjectStore, UsageLog, UsageRecord } from "@tollgate/core"
+import { AutoTopUpStore, BillingInbox, Catalog, KeyStore, Outbox, ProjectStore, UsageLog, UsageRecord } from "@tollgate/core"
 import { Deferred, Effect, Fiber, Layer } from "effect"
+import { makePgAutoTopUpStore } from "../../src/postgres/PgAutoTopUpStore.js"
 import { makePgBillingInbox } from "../../src/postgres/PgBillingInbox.js"
 import { makePgCatalog } from "../../src/postgres/PgCatalog.js"
 import { makePgKeyStore } from "../../src/postgres/PgKeyStore.js"
 import { makePgOutbox } from "../../src/postgres/PgOutbox.js"
 import { makePgProjectStore } from "../../src/postgres/PgProjectStore.js"
 import { makePgUsageLog } from "../../src/postgres/PgUsageLog.js"
+import { autoTopUpStoreContract } from "../contracts/AutoTopUpStoreContract.js"
 import { billingInboxContract } from "../contracts/BillingInboxContract.js"
 import { catalogContract } from "../contracts/CatalogContract.js"
 import { unique } from "../contracts/fixtures.js"
@@ -30,6 +32,7 @@ const contracts = (name: string, db: TestDatabase<unknown>) => {
   usageLogContract(name, db.perTest(UsageLog, makePgUsageLog))
   billingInboxContract(name, db.perTest(BillingInbox, makePgBillingInbox))
   outboxContract(name, db.perTest(Outbox, makePgOutbox))
+  autoTopUpStoreContract(name, db.perTest(AutoTopUpStore, makePgAutoTopUpStore))
 }
 
 /** What the contracts cannot see: the database session's settings must not change a result. */

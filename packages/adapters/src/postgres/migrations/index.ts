@@ -1,6 +1,7 @@
 import * as Migrator from "@effect/sql/Migrator"
 import m0001 from "./0001_ledger.js"
 import m0002 from "./0002_stores.js"
+import m0004 from "./0004_auto_top_up.js"
 
 /**
  * Every migration, in order. They create everything from an empty database and are recorded
@@ -8,5 +9,6 @@ import m0002 from "./0002_stores.js"
  */
 export const migrations = Migrator.fromRecord({
   "0001_ledger": m0001,
-  "0002_stores": m0002
+  "0002_stores": m0002,
+  "0004_auto_top_up": m0004
 })
