@@ -1,6 +1,7 @@
 import * as Migrator from "@effect/sql/Migrator"
 import m0001 from "./0001_ledger.js"
 import m0002 from "./0002_stores.js"
+import m0003 from "./0003_reconciliation.js"
 import m0004 from "./0004_auto_top_up.js"
 
 /**
@@ -10,5 +11,6 @@ import m0004 from "./0004_auto_top_up.js"
 export const migrations = Migrator.fromRecord({
   "0001_ledger": m0001,
   "0002_stores": m0002,
+  "0003_reconciliation": m0003,
   "0004_auto_top_up": m0004
 })
