@@ -1,5 +1,6 @@
 import { Ids } from "@tollgate/core"
 import { Layer } from "effect"
+import { MemoryAutoTopUpStoreLive } from "./MemoryAutoTopUpStore.js"
 import { MemoryBillingInboxLive } from "./MemoryBillingInbox.js"
 import { MemoryCatalogLive } from "./MemoryCatalog.js"
 import { MemoryKeyStoreLive } from "./MemoryKeyStore.js"
@@ -12,6 +13,7 @@ import { MemoryUsageLogLive } from "./MemoryUsageLog.js"
 
 /** Every port in process memory, fresh each time the layer is built. */
 export const MemoryStackLive = Layer.mergeAll(
+  MemoryAutoTopUpStoreLive,
   MemoryBillingInboxLive,
   MemoryCatalogLive,
   MemoryKeyStoreLive,
