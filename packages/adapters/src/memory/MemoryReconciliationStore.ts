@@ -30,7 +30,8 @@ export const makeMemoryReconciliationStore = Effect.sync(() => {
       const after = decodeReconciliationCursor(page.cursor)
       const limit = Math.max(0, Math.floor(page.limit))
       const sorted = [...reports.values()].map(runOf).sort(latestFirst).filter((run) =>
-        after === undefined || run.startedAt < after.startedAt || (run.startedAt === after.startedAt && run.id < after.id)
+        after === undefined || run.startedAt < after.startedAt ||
+        (run.startedAt === after.startedAt && run.id < after.id)
       )
       const runs = sorted.slice(0, limit)
       const last = runs[runs.length - 1]

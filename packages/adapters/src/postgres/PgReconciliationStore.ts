@@ -101,7 +101,11 @@ export const makePgReconciliationStore = Effect.gen(function*() {
   const save = Effect.fn("ReconciliationStore.save")(function*(report: ReconciliationReport) {
     const { differences, ...run } = report
     const row = yield* encodeRun(new ReconciliationRun(run))
-    const rows = (yield* encodeDifferences(differences)).map((d, position) => ({ report_id: report.id, position, ...d }))
+    const rows = (yield* encodeDifferences(differences)).map((d, position) => ({
+      report_id: report.id,
+      position,
+      ...d
+    }))
     yield* sql.withTransaction(Effect.gen(function*() {
       yield* sql`
         INSERT INTO reconciliation_reports ${sql.insert(row)}

@@ -1,11 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { Credits, ProjectId, ReconciliationId } from "@tollgate/core"
-import {
-  ReconciliationDifference,
-  ReconciliationReport,
-  ReconciliationRun,
-  ReconciliationStore
-} from "@tollgate/core"
+import { ReconciliationDifference, ReconciliationReport, ReconciliationRun, ReconciliationStore } from "@tollgate/core"
 import type { Layer } from "effect"
 import { Effect, Option } from "effect"
 import { unique } from "./fixtures.js"
@@ -120,7 +115,7 @@ export const reconciliationStoreContract = (name: string, layer: Layer.Layer<Rec
           const page: { readonly runs: ReadonlyArray<ReconciliationRun>; readonly nextCursor: string | undefined } =
             yield* store.list({ cursor, limit: 3 })
           assert.isAtMost(page.runs.length, 3)
-          seen.push(...page.runs)
+          for (const r of page.runs) seen.push(r)
           cursor = page.nextCursor
           if (cursor === undefined) break
         }

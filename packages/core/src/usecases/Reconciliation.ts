@@ -130,7 +130,12 @@ export const reconcile = (input: ReconciliationInput): ReadonlyArray<Reconciliat
     }
   }
 
-  const reversed = (record: ProviderRecord, kind: "refund" | "dispute", expected: number | undefined, found: boolean) => {
+  const reversed = (
+    record: ProviderRecord,
+    kind: "refund" | "dispute",
+    expected: number | undefined,
+    found: boolean
+  ) => {
     if (found) return
     difference({
       kind: "missing_clawback",
@@ -220,7 +225,7 @@ export class Reconciliation extends Effect.Service<Reconciliation>()("@tollgate/
       let cursor: string | undefined = undefined
       for (;;) {
         const page: HistoryPage = yield* ledger.history(projectId, { cursor, limit: HISTORY_PAGE })
-        read.push(...page.transactions)
+        for (const tx of page.transactions) read.push(tx)
         const oldest = page.transactions[page.transactions.length - 1]
         if (page.nextCursor === undefined || oldest === undefined || oldest.createdAt < since) return read
         cursor = page.nextCursor
