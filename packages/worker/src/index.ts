@@ -1,4 +1,5 @@
 export * from "./EventTranslator.js"
+export * from "./Reconcile.js"
 export * from "./SandboxTranslate.js"
 export * from "./StripeTranslate.js"
 export * from "./Worker.js"
