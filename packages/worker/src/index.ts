@@ -1,4 +1,6 @@
+export * from "./AutoTopUpLoop.js"
 export * from "./EventTranslator.js"
+export * from "./OutboxDelivery.js"
 export * from "./Reconcile.js"
 export * from "./SandboxTranslate.js"
 export * from "./StripeTranslate.js"

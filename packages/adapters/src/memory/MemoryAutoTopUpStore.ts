@@ -1,4 +1,11 @@
-import type { AutoTopUpSettings, AutoTopUpState, BeginRequest, ChargeResult, NotificationEndpoint, ProjectId } from "@tollgate/core"
+import type {
+  AutoTopUpSettings,
+  AutoTopUpState,
+  BeginRequest,
+  ChargeResult,
+  NotificationEndpoint,
+  ProjectId
+} from "@tollgate/core"
 import { AutoTopUpStore, beginTransition, emptyAutoTopUpState, finishTransition } from "@tollgate/core"
 import { Effect, Layer } from "effect"
 

@@ -119,10 +119,14 @@ export class AutoTopUp extends Effect.Service<AutoTopUp>()("@tollgate/core/AutoT
     const resumeStalled = Effect.fn("AutoTopUp.resumeStalled")(
       function*(options: { readonly startedBefore: number; readonly limit: number }) {
         const stalled = yield* store.stalled(options)
-        yield* Effect.forEach(stalled, (state: AutoTopUpState) =>
-          state.current === undefined ? Effect.void : drive(state.projectId, state.current).pipe(
-            Effect.catchAll((e) => Effect.logWarning("stalled auto top-up not resumed", state.projectId, e))
-          ), { discard: true })
+        yield* Effect.forEach(
+          stalled,
+          (state: AutoTopUpState) =>
+            state.current === undefined ? Effect.void : drive(state.projectId, state.current).pipe(
+              Effect.catchAll((e) => Effect.logWarning("stalled auto top-up not resumed", state.projectId, e))
+            ),
+          { discard: true }
+        )
         return stalled.length
       }
     )
