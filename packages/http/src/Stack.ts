@@ -30,11 +30,12 @@ import {
   PgLedgerBatchedLive,
   PgLedgerLive,
   PgOutboxLive,
+  PgReconciliationStoreLive,
   PgUsageLogLive
 } from "@tollgate/adapters/postgres/index"
 import type { RedisConnection } from "@tollgate/adapters/redis/index"
 import { KeyCacheLive, RedisConnectionLive, RedisRateLimiterLive } from "@tollgate/adapters/redis/index"
-import type { BillingInbox, KeyHasher, Ledger, Outbox, RateLimiter, UsageLog } from "@tollgate/core"
+import type { BillingInbox, KeyHasher, Ledger, Outbox, RateLimiter, ReconciliationStore, UsageLog } from "@tollgate/core"
 import { Catalog, Ids, KeyStore, ProjectStore } from "@tollgate/core"
 import { Effect, Layer } from "effect"
 
@@ -48,6 +49,7 @@ export type Ports =
   | Outbox
   | ProjectStore
   | RateLimiter
+  | ReconciliationStore
   | UsageLog
 
 const cachedCatalog = Layer.effect(Catalog, Effect.flatMap(makePgCatalog, (inner) => makeCachedCatalog(inner)))
@@ -67,6 +69,7 @@ export const embeddedStack = (dataDir: string) =>
     PgOutboxLive,
     cachedProjects,
     PgUsageLogLive,
+    PgReconciliationStoreLive,
     MemoryRateLimiterLive,
     Ids.Live,
     NodeKeyHasherLive
@@ -85,6 +88,7 @@ export const postgresRedisStack = <E1, E2>(
     PgOutboxLive,
     cachedProjects,
     PgUsageLogLive,
+    PgReconciliationStoreLive,
     RedisRateLimiterLive,
     Ids.Live,
     NodeKeyHasherLive

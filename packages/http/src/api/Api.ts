@@ -7,6 +7,7 @@ import { AdminKeysApi, KeysApi } from "./keys/Api.js"
 import { OperationsApi } from "./operations/Api.js"
 import { InternalErrorProblem, ProblemDocument, problemTitles } from "./Problems.js"
 import { AdminProjectsApi } from "./projects/Api.js"
+import { AdminReconciliationsApi } from "./reconciliation/Api.js"
 import { AdminUsageApi, UsageApi } from "./usage/Api.js"
 import { WebhooksApi } from "./webhooks/Api.js"
 
@@ -84,6 +85,7 @@ export class ManagementApi extends HttpApi.make("tollgate")
   .add(AdminRoutesApi)
   .add(AdminDatasetsApi)
   .add(AdminUsageApi)
+  .add(AdminReconciliationsApi)
   .add(WebhooksApi)
   .add(OperationsApi)
   .addError(InternalErrorProblem)

@@ -17,8 +17,10 @@ import type {
   Ledger,
   PaymentProvider,
   ProjectStore,
+  ReconciliationStore,
   UsageLog
 } from "@tollgate/core"
+import { Reconciliation } from "@tollgate/core"
 import { Effect, Layer } from "effect"
 import { makeProblem, problemResponse } from "../Problem.js"
 import { AccountLive } from "./account/Http.js"
@@ -31,6 +33,7 @@ import { AdminKeysLive, KeysLive } from "./keys/Http.js"
 import { OperationsLive } from "./operations/Http.js"
 import { ProblemResponses } from "./ProblemResponses.js"
 import { AdminProjectsLive } from "./projects/Http.js"
+import { AdminReconciliationsLive } from "./reconciliation/Http.js"
 import { AdminUsageLive, UsageLive } from "./usage/Http.js"
 import { WebhooksLive } from "./webhooks/Http.js"
 import type { WebhookSecrets } from "./WebhookSecrets.js"
@@ -50,6 +53,8 @@ const Handlers = Layer.mergeAll(
   AdminRoutesLive,
   AdminDatasetsLive,
   AdminUsageLive,
+  // reconciliation needs only ports, so its use case is built here over them
+  AdminReconciliationsLive.pipe(Layer.provide(Reconciliation.Default)),
   WebhooksLive,
   OperationsLive
 ).pipe(Layer.provide([ApiKeyAuthenticationLive, AdminAuthenticationLive]))
@@ -90,6 +95,7 @@ export type ManagementApiRequirements =
   | UsageLog
   | Catalog
   | ProjectStore
+  | ReconciliationStore
   | KeyStore
   | BillingInbox
   | PaymentProvider

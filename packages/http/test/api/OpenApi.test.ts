@@ -45,7 +45,9 @@ const walkFixtures = Effect.gen(function*() {
     json: { method: "GET", pathPrefix: "/api/walk", upstream: "http://127.0.0.1:9", category: "search" }
   })
   assert.strictEqual(route.status, 200)
-  return { main, toRotate, toRevoke, toRevokeByAdmin }
+  const reconciliation = yield* admin("POST", "/admin/reconciliations", { json: { from: 0, to: 1_000 } })
+  assert.strictEqual(reconciliation.status, 201)
+  return { main, toRotate, toRevoke, toRevokeByAdmin, reconciliationId: reconciliation.body.id as string }
 })
 
 const plan = {
@@ -119,6 +121,12 @@ const samplesFor = (f: Effect.Effect.Success<typeof walkFixtures>): Record<strin
     },
     "GET /admin/usage": { path: "/admin/usage?projectId=walker", options: root },
     "GET /admin/usage/summary": { path: "/admin/usage/summary?groupBy=project", options: root },
+    "POST /admin/reconciliations": {
+      path: "/admin/reconciliations",
+      options: { ...root, json: { from: 0, to: 86_400_000 } }
+    },
+    "GET /admin/reconciliations": { path: "/admin/reconciliations?limit=10", options: root },
+    "GET /admin/reconciliations/{id}": { path: `/admin/reconciliations/${f.reconciliationId}`, options: root },
     "POST /webhooks/stripe": {
       path: "/webhooks/stripe",
       options: signed(stripeEvent("evt_walk_stripe"), STRIPE_SECRET)
