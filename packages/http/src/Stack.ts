@@ -25,6 +25,7 @@ import {
   makePgKeyStore,
   makePgProjectStore,
   MigrationsLive,
+  PgAutoTopUpStoreLive,
   PgBillingInboxLive,
   PgClientLive,
   PgLedgerBatchedLive,
@@ -35,11 +36,21 @@ import {
 } from "@tollgate/adapters/postgres/index"
 import type { RedisConnection } from "@tollgate/adapters/redis/index"
 import { KeyCacheLive, RedisConnectionLive, RedisRateLimiterLive } from "@tollgate/adapters/redis/index"
-import type { BillingInbox, KeyHasher, Ledger, Outbox, RateLimiter, ReconciliationStore, UsageLog } from "@tollgate/core"
+import type {
+  AutoTopUpStore,
+  BillingInbox,
+  KeyHasher,
+  Ledger,
+  Outbox,
+  RateLimiter,
+  ReconciliationStore,
+  UsageLog
+} from "@tollgate/core"
 import { Catalog, Ids, KeyStore, ProjectStore } from "@tollgate/core"
 import { Effect, Layer } from "effect"
 
 export type Ports =
+  | AutoTopUpStore
   | BillingInbox
   | Catalog
   | Ids
@@ -61,6 +72,7 @@ const cachedProjects = Layer.effect(
 /** The embedded default: PGlite in `dataDir`, limits in process. */
 export const embeddedStack = (dataDir: string) =>
   Layer.mergeAll(
+    PgAutoTopUpStoreLive,
     PgBillingInboxLive,
     cachedCatalog,
     Layer.effect(KeyStore, Effect.flatMap(makePgKeyStore, (inner) => makeLocalKeyCache(inner))),
@@ -81,6 +93,7 @@ export const postgresRedisStack = <E1, E2>(
   redis: Layer.Layer<RedisConnection, E2>
 ) =>
   Layer.mergeAll(
+    PgAutoTopUpStoreLive,
     PgBillingInboxLive,
     cachedCatalog,
     KeyCacheLive.pipe(Layer.provide(Layer.effect(KeyStore, makePgKeyStore))),

@@ -2,6 +2,7 @@
 import { HttpApi, OpenApi } from "@effect/platform"
 import { problemContentType } from "../Problem.js"
 import { AccountApi } from "./account/Api.js"
+import { AutoTopUpApi } from "./autotopup/Api.js"
 import { AdminDatasetsApi, AdminPlansApi, AdminRoutesApi } from "./catalog/Api.js"
 import { AdminKeysApi, KeysApi } from "./keys/Api.js"
 import { OperationsApi } from "./operations/Api.js"
@@ -77,6 +78,7 @@ const pruneUnreferencedSchemas = (spec: Record<string, any>) => {
 
 export class ManagementApi extends HttpApi.make("tollgate")
   .add(AccountApi)
+  .add(AutoTopUpApi)
   .add(UsageApi)
   .add(KeysApi)
   .add(AdminProjectsApi)

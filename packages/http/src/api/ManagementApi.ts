@@ -7,6 +7,7 @@ import type { HttpServerRequest } from "@effect/platform"
 import { HttpApiScalar, HttpLayerRouter } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import type {
+  AutoTopUpStore,
   Billing,
   BillingInbox,
   Catalog,
@@ -27,6 +28,7 @@ import { AccountLive } from "./account/Http.js"
 import type { AdminToken } from "./AdminToken.js"
 import { ManagementApi } from "./Api.js"
 import { AdminAuthenticationLive, ApiKeyAuthenticationLive } from "./AuthenticationLive.js"
+import { AutoTopUpLive } from "./autotopup/Http.js"
 import type { BillingSettings } from "./BillingSettings.js"
 import { AdminDatasetsLive, AdminPlansLive, AdminRoutesLive } from "./catalog/Http.js"
 import { AdminKeysLive, KeysLive } from "./keys/Http.js"
@@ -45,6 +47,7 @@ export { ManagementApi }
 
 const Handlers = Layer.mergeAll(
   AccountLive,
+  AutoTopUpLive,
   UsageLive,
   KeysLive,
   AdminProjectsLive,
@@ -88,6 +91,7 @@ const UnknownPaths = HttpLayerRouter.use((router) =>
 
 export type ManagementApiRequirements =
   | HttpLayerRouter.HttpRouter
+  | AutoTopUpStore
   | Gateway
   | KeyIssuer
   | Billing

@@ -70,6 +70,15 @@ const samplesFor = (f: Effect.Effect.Success<typeof walkFixtures>): Record<strin
     "GET /v1/ledger": { path: "/v1/ledger?limit=5", options: key },
     "POST /v1/topups": { path: "/v1/topups", options: { ...key, json: { credits: 100 } } },
     "GET /v1/earnings": { path: "/v1/earnings", options: key },
+    "GET /v1/auto-top-up": { path: "/v1/auto-top-up", options: key },
+    "PUT /v1/auto-top-up": {
+      path: "/v1/auto-top-up",
+      options: { ...key, json: { enabled: true, thresholdCredits: 100, amountCredits: 500, monthlyCapCredits: 2_000 } }
+    },
+    "PUT /v1/notifications": {
+      path: "/v1/notifications",
+      options: { ...key, json: { url: "https://example.com/hooks" } }
+    },
     "GET /v1/usage": { path: "/v1/usage?from=0&limit=10", options: key },
     "GET /v1/usage/summary": { path: "/v1/usage/summary?groupBy=dataset", options: key },
     "GET /v1/keys": { path: "/v1/keys", options: key },
