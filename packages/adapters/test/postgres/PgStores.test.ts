@@ -1,7 +1,16 @@
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
 import type { ApiKeyId, Category, Credits, EventId, PlanId, ProjectId, RequestId, RouteId } from "@tollgate/core"
-import { AutoTopUpStore, BillingInbox, Catalog, KeyStore, Outbox, ProjectStore, UsageLog, UsageRecord } from "@tollgate/core"
+import {
+  AutoTopUpStore,
+  BillingInbox,
+  Catalog,
+  KeyStore,
+  Outbox,
+  ProjectStore,
+  UsageLog,
+  UsageRecord
+} from "@tollgate/core"
 import { Deferred, Effect, Fiber, Layer } from "effect"
 import { makePgAutoTopUpStore } from "../../src/postgres/PgAutoTopUpStore.js"
 import { makePgBillingInbox } from "../../src/postgres/PgBillingInbox.js"
