@@ -308,6 +308,18 @@ describe("reconcile", () => {
     )
   })
 
+  it("a payment listed as a failed and a succeeded charge is one payment, whatever their order", () => {
+    const failed = record({ id: "ch_failed", paymentId: "pi_retry", status: "failed" })
+    const succeeded = record({ id: "ch_ok", paymentId: "pi_retry" })
+    const grant = tx("purchase:pi_retry", "grant", 100, "payment pi_retry")
+    for (const payments of [[failed, succeeded], [succeeded, failed]]) {
+      assert.deepStrictEqual(reconcile({ window: w, payments, refunds: [], disputes: [], transactions: [grant] }), [])
+    }
+    const onlyFailed = reconcile({ window: w, payments: [failed], refunds: [], disputes: [], transactions: [grant] })
+    assert.deepStrictEqual(summary(onlyFailed), ["orphan_grant pi_retry"])
+    assert.include(onlyFailed[0]!.detail, "lists as failed")
+  })
+
   it("a grant under another key naming the payment is reported, not taken for the purchase", () => {
     const differences = reconcile({
       window: w,

@@ -82,9 +82,17 @@ export const reconcile = (input: ReconciliationInput): ReadonlyArray<Reconciliat
     const payment = tracedPayment(tx)
     if (payment !== undefined) grantsOf.set(payment, [...(grantsOf.get(payment) ?? []), tx])
   }
-  const paymentsById = new Map(input.payments.map((p) => [p.paymentId, p]))
+  // a payment may be listed more than once (Stripe lists charges: a failed attempt, then the one that
+  // succeeded, both under one payment intent); the succeeded record is the payment
+  const paymentsById = new Map<string, ProviderRecord>()
+  for (const record of input.payments) {
+    const known = paymentsById.get(record.paymentId)
+    if (known === undefined || (known.status !== "succeeded" && record.status === "succeeded")) {
+      paymentsById.set(record.paymentId, record)
+    }
+  }
 
-  for (const payment of input.payments) {
+  for (const payment of paymentsById.values()) {
     if (payment.createdAt < from || payment.createdAt >= to || payment.status !== "succeeded") continue
     const id = payment.paymentId
     if (payment.projectId === undefined || payment.credits === undefined) {
@@ -288,7 +296,12 @@ export class Reconciliation extends Effect.Service<Reconciliation>()("@tollgate/
             ...common,
             status: differences.length === 0 ? "clean" : "differences",
             counts: {
-              payments: inWindow(gathered.right.payments),
+              payments: new Set(
+                gathered.right.payments.filter((p) =>
+                  p.status === "succeeded" && p.createdAt >= from && p.createdAt < to
+                )
+                  .map((p) => p.paymentId)
+              ).size,
               refunds: inWindow(gathered.right.refunds),
               disputes: inWindow(gathered.right.disputes),
               differences: differences.length
