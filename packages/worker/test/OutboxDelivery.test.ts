@@ -2,10 +2,11 @@ import { assert, describe, it } from "@effect/vitest"
 import { MemoryStackLive, SandboxPaymentControl, sandboxPaymentProviderLayer } from "@tollgate/adapters"
 import type { Credits, MessageId, ProjectId } from "@tollgate/core"
 import { AutoTopUp, AutoTopUpStore, Outbox } from "@tollgate/core"
-import { Effect, Layer, Logger, LogLevel, TestClock } from "effect"
+import { Duration, Effect, Layer, Logger, LogLevel, Schedule, TestClock } from "effect"
 import { createHmac } from "node:crypto"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
+import { AutoTopUpWorkerLive } from "../src/AutoTopUpLoop.js"
 import {
   backoffMs,
   defaultOutboxDeliveryOptions,
@@ -215,4 +216,35 @@ describe("outbox delivery", () => {
       Effect.provide(Layer.merge(stack, OutboxDeliveryConfig.layer(options))),
       Logger.withMinimumLogLevel(LogLevel.None)
     ))
+
+  it.live("the running layer delivers what is enqueued while it runs", () =>
+    Effect.gen(function*() {
+      const r = yield* receiver([200])
+      const store = yield* AutoTopUpStore
+      const outbox = yield* Outbox
+      const p = "prj_notify_6" as ProjectId
+      yield* store.setEndpoint(p, { url: r.url, secret: SECRET })
+      yield* Effect.gen(function*() {
+        yield* outbox.enqueue({
+          id: "topup_required:prj_notify_6:1" as MessageId,
+          projectId: p,
+          topic: "topup.required",
+          payload: { checkoutUrl: "http://checkout.test/sandbox/checkout/x" },
+          availableAt: 0
+        })
+        yield* Effect.sync(() => r.received.length).pipe(
+          Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (n) => n > 0 }),
+          Effect.timeout("5 seconds")
+        )
+      }).pipe(
+        Effect.provide(
+          AutoTopUpWorkerLive.pipe(
+            Layer.provide(OutboxDeliveryConfig.layer({ ...options, pollInterval: Duration.millis(20) }))
+          )
+        )
+      )
+      assert.strictEqual(r.received.length, 1)
+      assert.isTrue(verifyNotification(SECRET, r.received[0]!.signature, r.received[0]!.body))
+      assert.strictEqual(JSON.parse(r.received[0]!.body).type, "topup.required")
+    }).pipe(Effect.scoped, Effect.provide(stack)))
 })
