@@ -20,6 +20,7 @@ import { StripePaymentProviderLive } from "@tollgate/adapters/stripe/index"
 import type { Credits, IdempotencyKey, ProjectId } from "@tollgate/core"
 import {
   ApiKeyFormat,
+  AutoTopUp,
   defaultPlans,
   demoContributor,
   demoDataset,
@@ -28,9 +29,18 @@ import {
   KeyStore,
   Ledger,
   PaymentProvider,
-  PaymentProviderError
+  PaymentProviderError,
+  Reconciliation
 } from "@tollgate/core"
-import { EventTranslator, WorkerConfig, WorkerLive } from "@tollgate/worker"
+import {
+  AutoTopUpWorkerLive,
+  EventTranslator,
+  OutboxDeliveryConfig,
+  ReconcileConfig,
+  ReconcileLive,
+  WorkerConfig,
+  WorkerLive
+} from "@tollgate/worker"
 import { Config, ConfigError, Console, Effect, Layer, Option, Redacted } from "effect"
 import { join, resolve } from "node:path"
 import { AdminToken } from "./api/AdminToken.js"
@@ -92,9 +102,17 @@ const demoConfig = (upstream: string): Effect.Effect<ConfigFile, unknown> =>
 
 const DEMO_CREDITS = 1_000
 
-/** The worker's loops beside the use cases, tuned by the `WORKER_*` variables. */
+/**
+ * The worker's loops beside the use cases, tuned by the `WORKER_*` variables: expiry sweeps and
+ * billing events, outbox delivery with auto top-up (and the replay of stalled charges), and the
+ * daily reconciliation.
+ */
 const workerWith = <A, E, R>(useCases: Layer.Layer<A, E, R>) =>
-  WorkerLive.pipe(Layer.provide(WorkerConfig.fromEnv), Layer.provideMerge(useCases))
+  Layer.mergeAll(
+    WorkerLive.pipe(Layer.provide(WorkerConfig.fromEnv)),
+    AutoTopUpWorkerLive.pipe(Layer.provide(AutoTopUp.Default), Layer.provide(OutboxDeliveryConfig.fromEnv)),
+    ReconcileLive.pipe(Layer.provide(Reconciliation.Default), Layer.provide(ReconcileConfig.fromEnv))
+  ).pipe(Layer.provideMerge(useCases))
 
 /**
  * One key per demo project, kept in `<dataDir>/demo-keys.json` (the demo's own secrets, never the
