@@ -16,7 +16,7 @@
 import { FileSystem, HttpServer } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { sandboxPaymentProviderLayer } from "@tollgate/adapters/memory/index"
-import { StripePaymentProviderLive } from "@tollgate/adapters/stripe/index"
+import { StripeConfig, StripePaymentProviderLive } from "@tollgate/adapters/stripe/index"
 import type { Credits, IdempotencyKey, ProjectId } from "@tollgate/core"
 import {
   ApiKeyFormat,
@@ -36,9 +36,12 @@ import {
   AutoTopUpWorkerLive,
   EventTranslator,
   OutboxDeliveryConfig,
+  OutboxDeliveryEnvConfig,
   ReconcileConfig,
+  ReconcileEnvConfig,
   ReconcileLive,
   WorkerConfig,
+  WorkerEnvConfig,
   WorkerLive
 } from "@tollgate/worker"
 import { Config, ConfigError, Console, Effect, Layer, Option, Redacted } from "effect"
@@ -285,6 +288,10 @@ const production = (settings: Settings, databaseUrl: string) =>
 
 const main = Effect.gen(function*() {
   const settings = yield* Settings
+  // every other setting is read again by its layer; reading it here first makes a bad value stop
+  // the process before anything connects
+  yield* Effect.all([WorkerEnvConfig, OutboxDeliveryEnvConfig, ReconcileEnvConfig], { discard: true })
+  if (Option.isSome(settings.databaseUrl) && Option.isSome(settings.stripeSecretKey)) yield* StripeConfig
   return yield* Option.match(settings.databaseUrl, {
     onNone: () => embedded(settings),
     onSome: (url) => production(settings, url)

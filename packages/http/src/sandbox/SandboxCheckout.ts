@@ -35,6 +35,7 @@ export const sandboxEventId = (sessionId: string) => `evt_${sessionId}`
 /** The Stripe-shaped event the sandbox sends when a checkout is paid. */
 export const checkoutCompletedEvent = (
   session: { sessionId: string; projectId: string; credits: number; amountCents: number },
+  paymentId: string,
   createdSeconds: number
 ) => ({
   id: sandboxEventId(session.sessionId),
@@ -54,7 +55,7 @@ export const checkoutCompletedEvent = (
       currency: "usd",
       payment_status: "paid",
       status: "complete",
-      payment_intent: `pi_${session.sessionId}`
+      payment_intent: paymentId
     }
   }
 })
@@ -102,7 +103,11 @@ export const SandboxCheckoutRoutes = HttpLayerRouter.use((router) =>
         const socket = NodeHttpServerRequest.toIncomingMessage(yield* HttpServerRequest.HttpServerRequest).socket
         const local = socket.localFamily === "IPv6" ? `[${socket.localAddress}]` : socket.localAddress
         const baseUrl = `http://${local}:${socket.localPort}`
-        const payload = JSON.stringify(checkoutCompletedEvent(s, Math.floor(Date.now() / 1000)))
+        // the sandbox records the payment (once per session), so its listings and reconciliation
+        // see the same payment id the event carries
+        const payment = yield* control.completeCheckout(s.sessionId)
+        const paymentId = Option.match(payment, { onNone: () => `pi_${s.sessionId}`, onSome: (p) => p.paymentId })
+        const payload = JSON.stringify(checkoutCompletedEvent(s, paymentId, Math.floor(Date.now() / 1000)))
         const signature = stripe.webhooks.generateTestHeaderString({
           payload,
           secret: Redacted.value(secrets.sandbox)
