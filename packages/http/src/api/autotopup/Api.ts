@@ -84,7 +84,8 @@ export class AutoTopUpApi extends HttpApiGroup.make("autoTopUp")
       .annotate(
         OpenApi.Description,
         "Notifications (`balance.low`, `topup.required`, `topup.failed`) are POSTed as JSON and retried with " +
-          "exponential backoff until the endpoint answers 2xx."
+          "exponential backoff until the endpoint answers 2xx, at most `WORKER_OUTBOX_MAX_ATTEMPTS` times " +
+          "(default 10). Each is signed: `Tollgate-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"t.body\">`."
       )
   )
   .addError(ServiceUnavailableProblem)
