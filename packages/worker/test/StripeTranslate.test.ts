@@ -264,8 +264,9 @@ describe("Stripe events in the ledger", () => {
         paidCharge({ refunds: { object: "list", has_more: false, data: [refund({ id: "re_1", amount: 500 })] } })
       )
       yield* apply(refunded)
-      yield* billing.process(refunded, stripeTranslate)
-      yield* billing.process(intentEvent, stripeTranslate)
+      // replays by workers whose leases have ended
+      yield* billing.process({ ...refunded, leaseToken: "ended" }, stripeTranslate)
+      yield* billing.process({ ...intentEvent, leaseToken: "ended" }, stripeTranslate)
       assert.strictEqual(yield* wallet, 750)
       assert.strictEqual(yield* (yield* Ledger).accountBalance(fundingAccount), -750n)
     }).pipe(Effect.provide(StackLive)))

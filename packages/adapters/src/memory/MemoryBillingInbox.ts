@@ -1,6 +1,7 @@
 import type { EventId, IncomingEvent } from "@tollgate/core"
-import { BillingEvent, BillingInbox } from "@tollgate/core"
+import { BillingEvent, BillingInbox, ClaimedBillingEvent } from "@tollgate/core"
 import { Effect, Layer, Option } from "effect"
+import { randomUUID } from "node:crypto"
 
 interface Stored {
   readonly event: BillingEvent
@@ -9,6 +10,8 @@ interface Stored {
    * or the retry time once a failure is recorded.
    */
   readonly claimableAt: number | undefined
+  /** The current lease's token; unset when no lease is running. */
+  readonly leaseToken: string | undefined
 }
 
 /** Oldest provider time first (the order the provider meant), then arrival, then id. */
@@ -37,7 +40,7 @@ export const makeMemoryBillingInbox = Effect.sync(() => {
       status: "pending",
       attempts: 0
     })
-    events.set(event.id, { event, claimableAt: undefined })
+    events.set(event.id, { event, claimableAt: undefined, leaseToken: undefined })
     return "stored" as const
   })
 
@@ -45,37 +48,69 @@ export const makeMemoryBillingInbox = Effect.sync(() => {
     return Option.fromNullable(events.get(id)?.event)
   })
 
+  const isDue = (s: Stored, now: number) =>
+    s.event.status === "pending" && (s.claimableAt === undefined || s.claimableAt <= now)
+
+  const lease = (s: Stored, now: number, leaseMs: number, leaseToken: string) => {
+    const event = new BillingEvent({ ...s.event, attempts: s.event.attempts + 1 })
+    events.set(event.id, { event, claimableAt: now + leaseMs, leaseToken })
+    return new ClaimedBillingEvent({ ...event, leaseToken })
+  }
+
   const claim = Effect.fn("BillingInbox.claim")(
     function*(options: { readonly now: number; readonly limit: number; readonly leaseMs: number }) {
       const { leaseMs, limit, now } = options
       const due = [...events.values()]
-        .filter((s) => s.event.status === "pending" && (s.claimableAt === undefined || s.claimableAt <= now))
+        .filter((s) => isDue(s, now))
         .sort(oldestFirst)
         .slice(0, Math.max(0, limit))
-      return due.map((s) => {
-        const event = new BillingEvent({ ...s.event, attempts: s.event.attempts + 1 })
-        events.set(event.id, { event, claimableAt: now + leaseMs })
-        return event
-      })
+      if (due.length === 0) return []
+      const leaseToken = randomUUID()
+      return due.map((s) => lease(s, now, leaseMs, leaseToken))
     }
   )
 
-  const complete = Effect.fn("BillingInbox.complete")(function*(id: EventId, at: number) {
+  const claimEvent = Effect.fn("BillingInbox.claimEvent")(
+    function*(id: EventId, options: { readonly now: number; readonly leaseMs: number }) {
+      const stored = events.get(id)
+      if (stored === undefined || !isDue(stored, options.now)) return Option.none()
+      return Option.some(lease(stored, options.now, options.leaseMs, randomUUID()))
+    }
+  )
+
+  /** The event, if `leaseToken` is its current lease. */
+  const leased = (id: EventId, leaseToken: string) => {
     const stored = events.get(id)
-    if (stored === undefined || stored.event.status === "processed") return
+    return stored !== undefined && stored.event.status === "pending" && stored.leaseToken === leaseToken
+      ? stored
+      : undefined
+  }
+
+  const complete = Effect.fn("BillingInbox.complete")(function*(id: EventId, leaseToken: string, at: number) {
+    const stored = leased(id, leaseToken)
+    if (stored === undefined) return false
     events.set(id, {
       event: new BillingEvent({ ...stored.event, status: "processed", processedAt: at }),
-      claimableAt: undefined
+      claimableAt: undefined,
+      leaseToken: undefined
     })
+    return true
   })
 
-  const fail = Effect.fn("BillingInbox.fail")(function*(id: EventId, error: string, retryAt: number) {
-    const stored = events.get(id)
-    if (stored === undefined || stored.event.status === "processed") return
-    events.set(id, { event: new BillingEvent({ ...stored.event, lastError: error }), claimableAt: retryAt })
-  })
+  const fail = Effect.fn("BillingInbox.fail")(
+    function*(id: EventId, leaseToken: string, error: string, retryAt: number) {
+      const stored = leased(id, leaseToken)
+      if (stored === undefined) return false
+      events.set(id, {
+        event: new BillingEvent({ ...stored.event, lastError: error }),
+        claimableAt: retryAt,
+        leaseToken: undefined
+      })
+      return true
+    }
+  )
 
-  return BillingInbox.of({ store, get, claim, complete, fail })
+  return BillingInbox.of({ store, get, claim, claimEvent, complete, fail })
 })
 
 export const MemoryBillingInboxLive = Layer.effect(BillingInbox, makeMemoryBillingInbox)

@@ -1,13 +1,20 @@
 import { SqlClient } from "@effect/sql"
 import type { EventId, IncomingEvent } from "@tollgate/core"
-import { BillingEvent, BillingEventStatus, BillingInbox, BillingInboxUnavailable } from "@tollgate/core"
+import {
+  BillingEvent,
+  BillingEventStatus,
+  BillingInbox,
+  BillingInboxUnavailable,
+  ClaimedBillingEvent
+} from "@tollgate/core"
 import { Effect, Layer, Option, Schema } from "effect"
+import { randomUUID } from "node:crypto"
 import { outage } from "./Outage.js"
 
 /** node-postgres returns int8 as text; the table bounds every value to a safe integer. */
 const Int8 = Schema.Union(Schema.Number, Schema.NumberFromString).pipe(Schema.filter(Number.isSafeInteger))
 
-/** A row of `billing_inbox` (the lease column, `claimable_at`, is not part of the event). */
+/** A row of `billing_inbox` (the lease columns, `claimable_at` and `lease_token`, are not part of the event). */
 const EventRow = Schema.Struct({
   id: Schema.String,
   provider: Schema.Literal("stripe", "sandbox"),
@@ -89,11 +96,16 @@ export const makePgBillingInbox = Effect.gen(function*() {
     return Option.fromNullable(events[0])
   }, orUnavailable)
 
+  /** Each claim is a new lease with its own token, the same for every event it takes. */
+  const leased = (events: ReadonlyArray<BillingEvent>, leaseToken: string) =>
+    events.map((event) => new ClaimedBillingEvent({ ...event, leaseToken }))
+
   const claim = Effect.fn("BillingInbox.claim")(
     function*(options: { readonly now: number; readonly limit: number; readonly leaseMs: number }) {
       const { leaseMs, now } = options
       const limit = Number.isFinite(options.limit) ? Math.min(Math.max(0, Math.floor(options.limit)), 1_000_000_000) : 0
       if (limit === 0) return []
+      const leaseToken = randomUUID()
       const claimed = yield* decodeEvents(
         yield* sql`
           WITH due AS MATERIALIZED (
@@ -104,30 +116,53 @@ export const makePgBillingInbox = Effect.gen(function*() {
             FOR UPDATE SKIP LOCKED
           )
           UPDATE billing_inbox AS event
-          SET attempts = event.attempts + 1, claimable_at = ${now + leaseMs}
+          SET attempts = event.attempts + 1, claimable_at = ${now + leaseMs}, lease_token = ${leaseToken}
           FROM due
           WHERE event.id = due.id
           RETURNING event.*`
       )
       // RETURNING keeps no order.
-      return [...claimed].sort(oldestFirst)
+      return leased([...claimed].sort(oldestFirst), leaseToken)
     },
     orUnavailable
   )
 
-  const complete = Effect.fn("BillingInbox.complete")(function*(id: EventId, at: number) {
-    yield* sql`
-      UPDATE billing_inbox SET status = 'processed', processed_at = ${at}, claimable_at = NULL
-      WHERE id = ${id} AND status <> 'processed'`
+  const claimEvent = Effect.fn("BillingInbox.claimEvent")(
+    function*(id: EventId, options: { readonly now: number; readonly leaseMs: number }) {
+      const { leaseMs, now } = options
+      const leaseToken = randomUUID()
+      const claimed = yield* decodeEvents(
+        yield* sql`
+          UPDATE billing_inbox
+          SET attempts = attempts + 1, claimable_at = ${now + leaseMs}, lease_token = ${leaseToken}
+          WHERE id = ${id} AND status = 'pending' AND (claimable_at IS NULL OR claimable_at <= ${now})
+          RETURNING *`
+      )
+      return Option.fromNullable(leased(claimed, leaseToken)[0])
+    },
+    orUnavailable
+  )
+
+  const complete = Effect.fn("BillingInbox.complete")(function*(id: EventId, leaseToken: string, at: number) {
+    const done = yield* sql`
+      UPDATE billing_inbox SET status = 'processed', processed_at = ${at}, claimable_at = NULL, lease_token = NULL
+      WHERE id = ${id} AND status = 'pending' AND lease_token = ${leaseToken}
+      RETURNING id`
+    return done.length > 0
   }, orUnavailable)
 
-  const fail = Effect.fn("BillingInbox.fail")(function*(id: EventId, error: string, retryAt: number) {
-    yield* sql`
-      UPDATE billing_inbox SET last_error = ${error}, claimable_at = ${retryAt}
-      WHERE id = ${id} AND status <> 'processed'`
-  }, orUnavailable)
+  const fail = Effect.fn("BillingInbox.fail")(
+    function*(id: EventId, leaseToken: string, error: string, retryAt: number) {
+      const failed = yield* sql`
+        UPDATE billing_inbox SET last_error = ${error}, claimable_at = ${retryAt}, lease_token = NULL
+        WHERE id = ${id} AND status = 'pending' AND lease_token = ${leaseToken}
+        RETURNING id`
+      return failed.length > 0
+    },
+    orUnavailable
+  )
 
-  return BillingInbox.of({ store, get, claim, complete, fail })
+  return BillingInbox.of({ store, get, claim, claimEvent, complete, fail })
 })
 
 export const PgBillingInboxLive = Layer.effect(BillingInbox, makePgBillingInbox)

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { EventId, IncomingEvent } from "@tollgate/core"
-import { BillingEvent, BillingInbox } from "@tollgate/core"
+import { BillingEvent, BillingInbox, ClaimedBillingEvent } from "@tollgate/core"
 import type { Layer } from "effect"
 import { Effect, Option } from "effect"
 import { unique } from "./fixtures.js"
@@ -115,19 +115,84 @@ export const billingInboxContract = (name: string, layer: Layer.Layer<BillingInb
         const waiting = incoming(1_000)
         yield* inbox.store(event, 1_000)
         yield* inbox.store(waiting, 1_000)
-        yield* inbox.claim({ now: 1_000, limit: 1, leaseMs: 500 })
-        yield* inbox.complete(event.id, 1_200)
+        const [claimed] = yield* inbox.claim({ now: 1_000, limit: 1, leaseMs: 500 })
+        assert.strictEqual(claimed!.id, event.id)
+        assert.isTrue(yield* inbox.complete(event.id, claimed!.leaseToken, 1_200))
         const done = Option.getOrThrow(yield* inbox.get(event.id))
         assert.deepStrictEqual([done.status, done.processedAt, done.attempts], ["processed", 1_200, 1])
-        assert.deepStrictEqual(ids(yield* inbox.claim({ now: 1_000_000, limit: 10, leaseMs: 500 })), [waiting.id])
-        yield* inbox.complete(waiting.id, 1_000_100)
+        const [next] = yield* inbox.claim({ now: 1_000_000, limit: 10, leaseMs: 500 })
+        assert.deepStrictEqual(next!.id, waiting.id)
+        assert.isTrue(yield* inbox.complete(waiting.id, next!.leaseToken, 1_000_100))
         // completing again, or a late failure from a stale worker, leaves it processed as it was
-        yield* inbox.complete(event.id, 9_000)
-        yield* inbox.fail(event.id, "stale worker", 2_000_000)
+        assert.isFalse(yield* inbox.complete(event.id, claimed!.leaseToken, 9_000))
+        assert.isFalse(yield* inbox.fail(event.id, claimed!.leaseToken, "stale worker", 2_000_000))
         assert.deepStrictEqual(yield* inbox.get(event.id), Option.some(done))
         assert.deepStrictEqual(yield* inbox.claim({ now: 3_000_000, limit: 10, leaseMs: 500 }), [])
         assert.strictEqual(yield* inbox.store(event, 4_000_000), "duplicate")
         assert.deepStrictEqual(yield* inbox.get(event.id), Option.some(done))
+      })))
+
+    it.effect("each claim is a new lease: a different token, the next attempt number", () =>
+      run(Effect.gen(function*() {
+        const inbox = yield* BillingInbox
+        const event = incoming(1_000)
+        yield* inbox.store(event, 1_000)
+        const [first] = yield* inbox.claim({ now: 1_000, limit: 1, leaseMs: 500 })
+        const [second] = yield* inbox.claim({ now: 1_500, limit: 1, leaseMs: 500 })
+        assert.instanceOf(first, ClaimedBillingEvent)
+        assert.deepStrictEqual([first!.attempts, second!.attempts], [1, 2])
+        assert.isTrue(first!.leaseToken.length > 0)
+        assert.notStrictEqual(first!.leaseToken, second!.leaseToken)
+      })))
+
+    it.effect("a stale lease token can neither complete nor fail the event; its new holder completes it", () =>
+      run(Effect.gen(function*() {
+        const inbox = yield* BillingInbox
+        const event = incoming(1_000)
+        yield* inbox.store(event, 1_000)
+        const [stale] = yield* inbox.claim({ now: 1_000, limit: 1, leaseMs: 500 })
+        // the first worker stalls past its lease; another claims the event
+        const [current] = yield* inbox.claim({ now: 1_600, limit: 1, leaseMs: 500 })
+        assert.strictEqual(current!.attempts, 2)
+        const before = Option.getOrThrow(yield* inbox.get(event.id))
+        assert.isFalse(yield* inbox.complete(event.id, stale!.leaseToken, 1_700))
+        assert.isFalse(yield* inbox.fail(event.id, stale!.leaseToken, "stale worker", 1_700))
+        assert.isFalse(yield* inbox.complete(event.id, "not-a-lease", 1_700))
+        assert.deepStrictEqual(yield* inbox.get(event.id), Option.some(before))
+        // the stale failure did not end the current lease early
+        assert.deepStrictEqual(yield* inbox.claim({ now: 1_700, limit: 1, leaseMs: 500 }), [])
+        assert.isTrue(yield* inbox.complete(event.id, current!.leaseToken, 1_800))
+        const done = Option.getOrThrow(yield* inbox.get(event.id))
+        assert.deepStrictEqual([done.status, done.processedAt, done.attempts], ["processed", 1_800, 2])
+      })))
+
+    it.effect("a lease that ended is the only one: a failure ends it, and the token does not act twice", () =>
+      run(Effect.gen(function*() {
+        const inbox = yield* BillingInbox
+        const event = incoming(1_000)
+        yield* inbox.store(event, 1_000)
+        const [claimed] = yield* inbox.claim({ now: 1_000, limit: 1, leaseMs: 500 })
+        assert.isTrue(yield* inbox.fail(event.id, claimed!.leaseToken, "transient", 1_100))
+        assert.isFalse(yield* inbox.fail(event.id, claimed!.leaseToken, "again", 1_100))
+        assert.isFalse(yield* inbox.complete(event.id, claimed!.leaseToken, 1_100))
+        assert.strictEqual(Option.getOrThrow(yield* inbox.get(event.id)).lastError, "transient")
+      })))
+
+    it.effect("claiming one event by id: only when it is due, as a new lease", () =>
+      run(Effect.gen(function*() {
+        const inbox = yield* BillingInbox
+        const event = incoming(1_000)
+        assert.isTrue(Option.isNone(yield* inbox.claimEvent(event.id, { now: 1_000, leaseMs: 500 })))
+        yield* inbox.store(event, 1_000)
+        const claimed = Option.getOrThrow(yield* inbox.claimEvent(event.id, { now: 1_000, leaseMs: 500 }))
+        assert.deepStrictEqual([claimed.id, claimed.attempts], [event.id, 1])
+        assert.isTrue(Option.isNone(yield* inbox.claimEvent(event.id, { now: 1_499, leaseMs: 500 })))
+        assert.deepStrictEqual(yield* inbox.claim({ now: 1_499, limit: 10, leaseMs: 500 }), [])
+        const again = Option.getOrThrow(yield* inbox.claimEvent(event.id, { now: 1_500, leaseMs: 500 }))
+        assert.strictEqual(again.attempts, 2)
+        assert.isFalse(yield* inbox.complete(event.id, claimed.leaseToken, 1_600))
+        assert.isTrue(yield* inbox.complete(event.id, again.leaseToken, 1_600))
+        assert.isTrue(Option.isNone(yield* inbox.claimEvent(event.id, { now: 9_000, leaseMs: 500 })))
       })))
 
     it.effect("a failed event stays pending with its error and is claimable again at its retry time, not before", () =>
@@ -135,8 +200,8 @@ export const billingInboxContract = (name: string, layer: Layer.Layer<BillingInb
         const inbox = yield* BillingInbox
         const event = incoming(1_000)
         yield* inbox.store(event, 1_000)
-        yield* inbox.claim({ now: 1_000, limit: 10, leaseMs: 500 })
-        yield* inbox.fail(event.id, "upstream said no", 5_000)
+        const [first] = yield* inbox.claim({ now: 1_000, limit: 10, leaseMs: 500 })
+        assert.isTrue(yield* inbox.fail(event.id, first!.leaseToken, "upstream said no", 5_000))
         const failed = Option.getOrThrow(yield* inbox.get(event.id))
         assert.deepStrictEqual([failed.status, failed.lastError, failed.attempts], ["pending", "upstream said no", 1])
         assert.deepStrictEqual(yield* inbox.claim({ now: 1_500, limit: 10, leaseMs: 500 }), [])
@@ -144,10 +209,10 @@ export const billingInboxContract = (name: string, layer: Layer.Layer<BillingInb
         const retried = yield* inbox.claim({ now: 5_000, limit: 10, leaseMs: 500 })
         assert.deepStrictEqual(ids(retried), [event.id])
         assert.strictEqual(retried[0]!.attempts, 2)
-        yield* inbox.fail(event.id, "still no", 6_000)
+        assert.isTrue(yield* inbox.fail(event.id, retried[0]!.leaseToken, "still no", 6_000))
         assert.strictEqual(Option.getOrThrow(yield* inbox.get(event.id)).lastError, "still no")
-        yield* inbox.claim({ now: 6_000, limit: 10, leaseMs: 500 })
-        yield* inbox.complete(event.id, 6_100)
+        const [third] = yield* inbox.claim({ now: 6_000, limit: 10, leaseMs: 500 })
+        assert.isTrue(yield* inbox.complete(event.id, third!.leaseToken, 6_100))
         assert.strictEqual(Option.getOrThrow(yield* inbox.get(event.id)).status, "processed")
       })))
 
@@ -156,8 +221,8 @@ export const billingInboxContract = (name: string, layer: Layer.Layer<BillingInb
         const inbox = yield* BillingInbox
         const event = incoming(1_000)
         yield* inbox.store(event, 1_000)
-        yield* inbox.claim({ now: 1_000, limit: 10, leaseMs: 60_000 })
-        yield* inbox.fail(event.id, "transient", 2_000)
+        const [claimed] = yield* inbox.claim({ now: 1_000, limit: 10, leaseMs: 60_000 })
+        yield* inbox.fail(event.id, claimed!.leaseToken, "transient", 2_000)
         assert.deepStrictEqual(yield* inbox.claim({ now: 1_999, limit: 10, leaseMs: 60_000 }), [])
         assert.deepStrictEqual(ids(yield* inbox.claim({ now: 2_000, limit: 10, leaseMs: 60_000 })), [event.id])
       })))
@@ -166,8 +231,8 @@ export const billingInboxContract = (name: string, layer: Layer.Layer<BillingInb
       run(Effect.gen(function*() {
         const inbox = yield* BillingInbox
         const id = unique("evt") as EventId
-        yield* inbox.complete(id, 1_000)
-        yield* inbox.fail(id, "nothing", 1_000)
+        assert.isFalse(yield* inbox.complete(id, "no-lease", 1_000))
+        assert.isFalse(yield* inbox.fail(id, "no-lease", "nothing", 1_000))
         assert.isTrue(Option.isNone(yield* inbox.get(id)))
         assert.deepStrictEqual(yield* inbox.claim({ now: 1_000_000, limit: 10, leaseMs: 500 }), [])
       })))

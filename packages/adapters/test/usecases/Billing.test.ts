@@ -113,6 +113,25 @@ describe("Billing", () => {
       assert.strictEqual((yield* ledger.balance(projectId)).balance, 300)
     }).pipe(Effect.provide(UseCasesLive)))
 
+  it.effect("a worker whose lease ended and was taken over marks nothing; the new holder completes the event", () =>
+    Effect.gen(function*() {
+      const billing = yield* Billing
+      const inbox = yield* BillingInbox
+      const ledger = yield* Ledger
+      const { projectId } = yield* demoTenant("basic", 0)
+      const e = event("evt_s", purchase(projectId, 300, "pi_s"))
+      yield* inbox.store(e, 0)
+      const [stale] = yield* inbox.claim({ now: 0, limit: 10, leaseMs: 5_000 })
+      yield* TestClock.setTime(5_000)
+      const [current] = yield* inbox.claim({ now: 5_000, limit: 10, leaseMs: 5_000 })
+      // the first worker wakes up after its lease: its grant is keyed, its mark refused
+      assert.strictEqual(yield* billing.process(stale!), "stale")
+      assert.strictEqual(Option.getOrThrow(yield* inbox.get(e.id)).status, "pending")
+      assert.strictEqual(yield* billing.process(current!), "applied")
+      assert.strictEqual(Option.getOrThrow(yield* inbox.get(e.id)).status, "processed")
+      assert.strictEqual((yield* ledger.balance(projectId)).balance, 300)
+    }).pipe(Effect.provide(UseCasesLive), Logger.withMinimumLogLevel(LogLevel.None)))
+
   it.effect("a reinstatement gives back exactly what its reversal took, and applies the reversal first if it never was", () =>
     Effect.gen(function*() {
       const billing = yield* Billing

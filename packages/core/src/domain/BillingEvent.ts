@@ -19,3 +19,12 @@ export class BillingEvent extends Schema.Class<BillingEvent>("BillingEvent")({
   processedAt: Schema.optional(EpochMillis),
   lastError: Schema.optional(Schema.String)
 }) {}
+
+/**
+ * A billing event as one claim leased it. `leaseToken` names that lease: only its holder may
+ * complete or fail the event, so a worker whose lease ran out (and whose event another worker has
+ * since claimed) changes nothing. `attempts` is this claim's attempt number.
+ */
+export class ClaimedBillingEvent extends BillingEvent.extend<ClaimedBillingEvent>("ClaimedBillingEvent")({
+  leaseToken: Schema.NonEmptyString
+}) {}

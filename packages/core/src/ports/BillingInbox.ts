@@ -1,6 +1,6 @@
 import type { Effect, Option } from "effect"
 import { Context, Schema } from "effect"
-import type { BillingEvent } from "../domain/BillingEvent.js"
+import type { BillingEvent, ClaimedBillingEvent } from "../domain/BillingEvent.js"
 import type { EventId } from "../domain/Ids.js"
 
 export class BillingInboxUnavailable extends Schema.TaggedError<BillingInboxUnavailable>()("BillingInboxUnavailable", {
@@ -18,7 +18,9 @@ export interface IncomingEvent {
 /**
  * Provider events, stored once by id. Workers claim pending events under a lease, so several
  * workers never apply the same event at the same time, and an event whose worker died is
- * claimed again once its lease ends.
+ * claimed again once its lease ends. Each claim carries a new lease token: `complete` and `fail`
+ * act only for the current lease and answer whether they did, so a worker whose lease ran out
+ * cannot finish (or fail) an event another worker has claimed since.
  */
 export class BillingInbox extends Context.Tag("@tollgate/core/BillingInbox")<BillingInbox, {
   readonly store: (
@@ -30,8 +32,22 @@ export class BillingInbox extends Context.Tag("@tollgate/core/BillingInbox")<Bil
     readonly now: number
     readonly limit: number
     readonly leaseMs: number
-  }) => Effect.Effect<ReadonlyArray<BillingEvent>, BillingInboxUnavailable>
-  readonly complete: (id: EventId, at: number) => Effect.Effect<void, BillingInboxUnavailable>
-  /** Records the failure and makes the event claimable again at `retryAt`. */
-  readonly fail: (id: EventId, error: string, retryAt: number) => Effect.Effect<void, BillingInboxUnavailable>
+  }) => Effect.Effect<ReadonlyArray<ClaimedBillingEvent>, BillingInboxUnavailable>
+  /** Claims this one event if it is due (pending, and not leased or waiting for a retry). */
+  readonly claimEvent: (id: EventId, options: {
+    readonly now: number
+    readonly leaseMs: number
+  }) => Effect.Effect<Option.Option<ClaimedBillingEvent>, BillingInboxUnavailable>
+  /** Marks the event processed; `false` (and nothing changed) unless `leaseToken` is its current lease. */
+  readonly complete: (id: EventId, leaseToken: string, at: number) => Effect.Effect<boolean, BillingInboxUnavailable>
+  /**
+   * Records the failure, ends the lease and makes the event claimable again at `retryAt`; `false`
+   * (and nothing changed) unless `leaseToken` is its current lease.
+   */
+  readonly fail: (
+    id: EventId,
+    leaseToken: string,
+    error: string,
+    retryAt: number
+  ) => Effect.Effect<boolean, BillingInboxUnavailable>
 }>() {}

@@ -56,12 +56,22 @@ const decodeNeutral = Schema.decodeUnknownOption(NeutralPayload)
 export const neutralActions = (event: Pick<IncomingEvent, "payload">): ReadonlyArray<BillingAction> =>
   Option.match(decodeNeutral(event.payload), { onNone: () => [], onSome: (p) => [p.action] })
 
-/** `refused`: the ledger answered with a refusal (recorded and logged; the event is done). */
-export type EventOutcome = "applied" | "ignored" | "duplicate" | "failed" | "refused"
+/**
+ * `refused`: the ledger answered with a refusal (recorded and logged; the event is done).
+ * `stale`: this worker's lease ended and another worker claimed the event before this one could
+ * mark it; what it applied is keyed, so the new holder's run finds it done.
+ */
+export type EventOutcome = "applied" | "ignored" | "duplicate" | "failed" | "refused" | "stale"
 
 const unavailable = dependencyUnavailable
 
 const RETRY_AFTER_MS = 30_000
+
+/** The lease of an event applied as it arrives (outside the worker's batches). */
+const INLINE_LEASE_MS = 60_000
+
+/** An event under a lease (as `BillingInbox.claim` returns it): only its lease may mark it. */
+export type LeasedEvent = IncomingEvent & { readonly leaseToken: string }
 
 export interface GrantCreditsRequest {
   readonly idempotencyKey: IdempotencyKey
@@ -144,40 +154,55 @@ export class Billing extends Effect.Service<Billing>()("@tollgate/core/Billing",
       }
     })
 
+    /** Marks the claimed event done; a lease that is no longer this worker's changes nothing and says so. */
+    const complete = Effect.fn("Billing.complete")(function*(event: LeasedEvent, at: number) {
+      const completed = yield* inbox.complete(event.id, event.leaseToken, at).pipe(
+        Effect.mapError(unavailable("billing_inbox"))
+      )
+      if (!completed) {
+        yield* Effect.logWarning("billing event not completed: its lease is no longer this worker's", event.id)
+      }
+      return completed
+    })
+
     /**
-     * Applies a stored event's actions in order and marks it. A ledger outage leaves it pending for a
+     * Applies a claimed event's actions in order and marks it. A ledger outage leaves it pending for a
      * retry, which re-applies every action harmlessly (each is keyed by the provider's ids). A
      * refusal is an answer, not an outage: it is logged, the other actions still apply, and the
      * event is done, since retrying would get the same answer.
      */
     const process = Effect.fn("Billing.process")(function*(
-      event: IncomingEvent,
+      event: LeasedEvent,
       translate: TranslateEvent = neutralActions
     ) {
       const now = yield* Clock.currentTimeMillis
       const actions = translate(event)
       if (actions.length === 0) {
-        yield* inbox.complete(event.id, now).pipe(Effect.mapError(unavailable("billing_inbox")))
-        return "ignored" as EventOutcome
+        return (yield* complete(event, now)) ? "ignored" as EventOutcome : "stale" as EventOutcome
       }
       let refused = false
       for (const action of actions) {
         const applied = yield* Effect.either(applyAction(action))
         if (applied._tag === "Right") continue
         if (applied.left._tag === "LedgerUnavailable") {
-          yield* inbox.fail(event.id, applied.left.message, now + RETRY_AFTER_MS).pipe(
+          const failed = yield* inbox.fail(event.id, event.leaseToken, applied.left.message, now + RETRY_AFTER_MS).pipe(
             Effect.mapError(unavailable("billing_inbox"))
           )
-          return "failed" as EventOutcome
+          if (failed) return "failed" as EventOutcome
+          yield* Effect.logWarning("billing event failure not recorded: its lease is no longer this worker's", event.id)
+          return "stale" as EventOutcome
         }
         refused = true
         yield* Effect.logError("billing action refused by the ledger", event.id, action._tag, applied.left)
       }
-      yield* inbox.complete(event.id, now).pipe(Effect.mapError(unavailable("billing_inbox")))
+      if (!(yield* complete(event, now))) return "stale" as EventOutcome
       return (refused ? "refused" : "applied") as EventOutcome
     })
 
-    /** Stores the event once by id and applies it; a duplicate is acknowledged and not applied again. */
+    /**
+     * Stores the event once by id and applies it at once under its own lease; a duplicate is
+     * acknowledged and not applied again.
+     */
     const applyBillingEvent = Effect.fn("Billing.applyBillingEvent")(function*(
       event: IncomingEvent,
       translate?: TranslateEvent
@@ -185,7 +210,12 @@ export class Billing extends Effect.Service<Billing>()("@tollgate/core/Billing",
       const now = yield* Clock.currentTimeMillis
       const stored = yield* inbox.store(event, now).pipe(Effect.mapError(unavailable("billing_inbox")))
       if (stored === "duplicate") return "duplicate" as EventOutcome
-      return yield* process(event, translate)
+      const claimed = yield* inbox.claimEvent(event.id, { now, leaseMs: INLINE_LEASE_MS }).pipe(
+        Effect.mapError(unavailable("billing_inbox"))
+      )
+      // a worker claimed it between the store and this claim: it is that worker's to apply
+      if (Option.isNone(claimed)) return "stale" as EventOutcome
+      return yield* process(claimed.value, translate)
     })
 
     /** Claims pending events (under a lease) and applies them: what a worker runs. */

@@ -3,6 +3,7 @@ import m0001 from "./0001_ledger.js"
 import m0002 from "./0002_stores.js"
 import m0003 from "./0003_reconciliation.js"
 import m0004 from "./0004_auto_top_up.js"
+import m0005 from "./0005_inbox_leases.js"
 
 /**
  * Every migration, in order. They create everything from an empty database and are recorded
@@ -12,5 +13,6 @@ export const migrations = Migrator.fromRecord({
   "0001_ledger": m0001,
   "0002_stores": m0002,
   "0003_reconciliation": m0003,
-  "0004_auto_top_up": m0004
+  "0004_auto_top_up": m0004,
+  "0005_inbox_leases": m0005
 })
