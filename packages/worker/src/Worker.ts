@@ -3,7 +3,7 @@ import { Billing, Ledger } from "@tollgate/core"
 import { Cause, Clock, Duration, Effect, Layer, Metric, Schedule } from "effect"
 import { EventTranslator } from "./EventTranslator.js"
 import { WorkerConfig } from "./WorkerConfig.js"
-import { eventsProcessed, grantsExpired, holdsExpired, stepFailures } from "./WorkerMetrics.js"
+import { eventsDead, eventsProcessed, grantsExpired, holdsExpired, stepFailures } from "./WorkerMetrics.js"
 
 /** Expires the pending holds past their deadline now, returning their credit to the wallets. */
 export const sweepHolds = Effect.gen(function*() {
@@ -27,13 +27,14 @@ export const sweepGrants = Effect.gen(function*() {
 export const processInbox = Effect.gen(function*() {
   const billing = yield* Billing
   const { translate } = yield* EventTranslator
-  const { batchLimit, leaseMs } = yield* WorkerConfig
-  const outcomes = yield* billing.processPending({ limit: batchLimit, leaseMs, translate })
+  const { batchLimit, leaseMs, maxAttempts } = yield* WorkerConfig
+  const outcomes = yield* billing.processPending({ limit: batchLimit, leaseMs, translate, maxAttempts })
   const counts = new Map<EventOutcome, number>()
   for (const outcome of outcomes) counts.set(outcome, (counts.get(outcome) ?? 0) + 1)
   for (const [outcome, n] of counts) {
     yield* Metric.incrementBy(Metric.tagged(eventsProcessed, "outcome", outcome), n)
   }
+  yield* Metric.incrementBy(eventsDead, counts.get("dead") ?? 0)
   if (outcomes.length > 0) {
     yield* Effect.logDebug(`processed ${outcomes.length} billing events`, Object.fromEntries(counts))
   }
@@ -77,7 +78,8 @@ export const WorkerLive: Layer.Layer<never, never, Ledger | Billing | EventTrans
       grantSweepInterval: Duration.format(config.grantSweepInterval),
       inboxPollInterval: Duration.format(config.inboxPollInterval),
       batchLimit: config.batchLimit,
-      leaseMs: config.leaseMs
+      leaseMs: config.leaseMs,
+      maxAttempts: config.maxAttempts
     })
   })
 )

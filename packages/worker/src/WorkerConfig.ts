@@ -11,6 +11,8 @@ export interface WorkerOptions {
   readonly batchLimit: number
   /** How long a claimed batch stays with this worker before another may claim it again. */
   readonly leaseMs: number
+  /** Attempts a billing event gets before it is parked as dead for an operator. */
+  readonly maxAttempts: number
 }
 
 export const defaultWorkerOptions: WorkerOptions = {
@@ -19,7 +21,8 @@ export const defaultWorkerOptions: WorkerOptions = {
   grantSweepInterval: Duration.seconds(60),
   inboxPollInterval: Duration.seconds(1),
   batchLimit: 100,
-  leaseMs: 60_000
+  leaseMs: 60_000,
+  maxAttempts: 10
 }
 
 const positiveInteger = (name: string, max: number, fallback: number) =>
@@ -33,14 +36,15 @@ const millis = (name: string, fallback: Duration.Duration) =>
 
 /**
  * `WORKER_HOLD_SWEEP_MS` (default 1000), `WORKER_GRANT_SWEEP_MS` (60000), `WORKER_INBOX_POLL_MS`
- * (1000), `WORKER_BATCH_LIMIT` (100) and `WORKER_LEASE_MS` (60000).
+ * (1000), `WORKER_BATCH_LIMIT` (100), `WORKER_LEASE_MS` (60000) and `WORKER_INBOX_MAX_ATTEMPTS` (10).
  */
 export const WorkerEnvConfig: Config.Config<WorkerOptions> = Config.all({
   holdSweepInterval: millis("HOLD_SWEEP_MS", defaultWorkerOptions.holdSweepInterval),
   grantSweepInterval: millis("GRANT_SWEEP_MS", defaultWorkerOptions.grantSweepInterval),
   inboxPollInterval: millis("INBOX_POLL_MS", defaultWorkerOptions.inboxPollInterval),
   batchLimit: positiveInteger("BATCH_LIMIT", 10_000, defaultWorkerOptions.batchLimit),
-  leaseMs: positiveInteger("LEASE_MS", 3_600_000, defaultWorkerOptions.leaseMs)
+  leaseMs: positiveInteger("LEASE_MS", 3_600_000, defaultWorkerOptions.leaseMs),
+  maxAttempts: positiveInteger("INBOX_MAX_ATTEMPTS", 1_000, defaultWorkerOptions.maxAttempts)
 }).pipe(Config.nested("WORKER"))
 
 /** The worker's intervals and batch sizes; the defaults apply unless a layer provides others. */

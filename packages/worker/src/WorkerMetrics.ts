@@ -12,7 +12,7 @@ export const grantsExpired = Metric.counter("tollgate_worker_grants_expired_tota
   incremental: true
 })
 
-/** Billing events the worker handled, tagged `outcome` (applied, ignored, duplicate, failed, refused). */
+/** Billing events the worker handled, tagged `outcome` (applied, ignored, duplicate, failed, refused, stale, dead). */
 export const eventsProcessed = Metric.counter("tollgate_worker_events_total", {
   description: "Billing events processed by the worker, by outcome",
   incremental: true
@@ -21,5 +21,11 @@ export const eventsProcessed = Metric.counter("tollgate_worker_events_total", {
 /** Loop steps that failed (an outage, most often) and will run again, tagged `step`. */
 export const stepFailures = Metric.counter("tollgate_worker_step_failures_total", {
   description: "Worker steps that failed and will be retried at the next interval, by step",
+  incremental: true
+})
+
+/** Billing events parked as dead after their last allowed attempt: each one waits for an operator. */
+export const eventsDead = Metric.counter("tollgate_worker_events_dead_total", {
+  description: "Billing events parked as dead after failing every allowed attempt",
   incremental: true
 })

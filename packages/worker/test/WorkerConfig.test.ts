@@ -24,6 +24,12 @@ describe("WorkerConfig", () => {
       assert.strictEqual(Duration.toMillis(options.holdSweepInterval), 250)
       assert.strictEqual(options.batchLimit, 10)
       assert.strictEqual(options.leaseMs, defaultWorkerOptions.leaseMs)
+      assert.strictEqual(defaultWorkerOptions.maxAttempts, 10)
+      assert.strictEqual((yield* fromEnv({ WORKER_INBOX_MAX_ATTEMPTS: "3" })).maxAttempts, 3)
+      assert.include(
+        String(yield* Effect.flip(fromEnv({ WORKER_INBOX_MAX_ATTEMPTS: "0" }))),
+        "WORKER.INBOX_MAX_ATTEMPTS"
+      )
       const error = yield* Effect.flip(fromEnv({ WORKER_LEASE_MS: "0" }))
       // Effect names a nested setting by its path: WORKER.LEASE_MS is the variable WORKER_LEASE_MS
       assert.include(String(error), "WORKER.LEASE_MS")

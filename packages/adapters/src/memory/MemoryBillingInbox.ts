@@ -1,4 +1,4 @@
-import type { EventId, IncomingEvent } from "@tollgate/core"
+import type { BillingEventStatus, EventId, IncomingEvent } from "@tollgate/core"
 import { BillingEvent, BillingInbox, ClaimedBillingEvent } from "@tollgate/core"
 import { Effect, Layer, Option } from "effect"
 import { randomUUID } from "node:crypto"
@@ -110,7 +110,38 @@ export const makeMemoryBillingInbox = Effect.sync(() => {
     }
   )
 
-  return BillingInbox.of({ store, get, claim, claimEvent, complete, fail })
+  const deadLetter = Effect.fn("BillingInbox.deadLetter")(
+    function*(id: EventId, leaseToken: string, error: string) {
+      const stored = leased(id, leaseToken)
+      if (stored === undefined) return false
+      events.set(id, {
+        event: new BillingEvent({ ...stored.event, status: "dead", lastError: error }),
+        claimableAt: undefined,
+        leaseToken: undefined
+      })
+      return true
+    }
+  )
+
+  const list = Effect.fn("BillingInbox.list")(
+    function*(options: { readonly status: BillingEventStatus; readonly limit: number }) {
+      return [...events.values()]
+        .filter((s) => s.event.status === options.status)
+        .sort(oldestFirst)
+        .slice(0, Math.max(0, options.limit))
+        .map((s) => s.event)
+    }
+  )
+
+  const requeue = Effect.fn("BillingInbox.requeue")(function*(id: EventId) {
+    const stored = events.get(id)
+    if (stored === undefined || stored.event.status !== "dead") return Option.none()
+    const event = new BillingEvent({ ...stored.event, status: "pending", attempts: 0 })
+    events.set(id, { event, claimableAt: undefined, leaseToken: undefined })
+    return Option.some(event)
+  })
+
+  return BillingInbox.of({ store, get, claim, claimEvent, complete, fail, deadLetter, list, requeue })
 })
 
 export const MemoryBillingInboxLive = Layer.effect(BillingInbox, makeMemoryBillingInbox)

@@ -162,7 +162,42 @@ export const makePgBillingInbox = Effect.gen(function*() {
     orUnavailable
   )
 
-  return BillingInbox.of({ store, get, claim, claimEvent, complete, fail })
+  const deadLetter = Effect.fn("BillingInbox.deadLetter")(
+    function*(id: EventId, leaseToken: string, error: string) {
+      const parked = yield* sql`
+        UPDATE billing_inbox SET status = 'dead', last_error = ${error}, claimable_at = NULL, lease_token = NULL
+        WHERE id = ${id} AND status = 'pending' AND lease_token = ${leaseToken}
+        RETURNING id`
+      return parked.length > 0
+    },
+    orUnavailable
+  )
+
+  const list = Effect.fn("BillingInbox.list")(
+    function*(options: { readonly status: BillingEventStatus; readonly limit: number }) {
+      const limit = Number.isFinite(options.limit) ? Math.min(Math.max(0, Math.floor(options.limit)), 1_000_000_000) : 0
+      if (limit === 0) return []
+      return yield* decodeEvents(
+        yield* sql`
+          SELECT * FROM billing_inbox WHERE status = ${options.status}
+          ORDER BY created_at, received_at, id
+          LIMIT ${limit}`
+      )
+    },
+    orUnavailable
+  )
+
+  const requeue = Effect.fn("BillingInbox.requeue")(function*(id: EventId) {
+    const requeued = yield* decodeEvents(
+      yield* sql`
+        UPDATE billing_inbox SET status = 'pending', attempts = 0, claimable_at = NULL, lease_token = NULL
+        WHERE id = ${id} AND status = 'dead'
+        RETURNING *`
+    )
+    return Option.fromNullable(requeued[0])
+  }, orUnavailable)
+
+  return BillingInbox.of({ store, get, claim, claimEvent, complete, fail, deadLetter, list, requeue })
 })
 
 export const PgBillingInboxLive = Layer.effect(BillingInbox, makePgBillingInbox)

@@ -227,6 +227,42 @@ export const billingInboxContract = (name: string, layer: Layer.Layer<BillingInb
         assert.deepStrictEqual(ids(yield* inbox.claim({ now: 2_000, limit: 10, leaseMs: 60_000 })), [event.id])
       })))
 
+    it.effect("a dead event keeps its last error, is never claimed, is listed, and a requeue makes it due with fresh attempts", () =>
+      run(Effect.gen(function*() {
+        const inbox = yield* BillingInbox
+        const older = incoming(1_000)
+        const event = incoming(2_000)
+        const other = incoming(3_000)
+        yield* Effect.forEach([older, event, other], (e) => inbox.store(e, 1_000))
+        const claimed = yield* inbox.claim({ now: 1_000, limit: 2, leaseMs: 500 })
+        const [a, b] = claimed
+        assert.isTrue(yield* inbox.deadLetter(older.id, a!.leaseToken, "gave up first"))
+        assert.isTrue(yield* inbox.deadLetter(event.id, b!.leaseToken, "gave up"))
+        // a dead event has no lease any more
+        assert.isFalse(yield* inbox.deadLetter(event.id, b!.leaseToken, "again"))
+        assert.isFalse(yield* inbox.complete(event.id, b!.leaseToken, 1_100))
+        assert.isFalse(yield* inbox.fail(event.id, b!.leaseToken, "again", 1_100))
+        const dead = Option.getOrThrow(yield* inbox.get(event.id))
+        assert.deepStrictEqual([dead.status, dead.lastError, dead.attempts], ["dead", "gave up", 1])
+        assert.deepStrictEqual(ids(yield* inbox.claim({ now: 9_000_000, limit: 10, leaseMs: 500 })), [other.id])
+        assert.isTrue(Option.isNone(yield* inbox.claimEvent(event.id, { now: 9_000_000, leaseMs: 500 })))
+        assert.deepStrictEqual(ids(yield* inbox.list({ status: "dead", limit: 10 })), [older.id, event.id])
+        assert.deepStrictEqual(ids(yield* inbox.list({ status: "dead", limit: 1 })), [older.id])
+        assert.deepStrictEqual(yield* inbox.list({ status: "dead", limit: 0 }), [])
+        assert.deepStrictEqual(ids(yield* inbox.list({ status: "pending", limit: 10 })), [other.id])
+        // only a dead event can be requeued
+        assert.isTrue(Option.isNone(yield* inbox.requeue(other.id)))
+        assert.isTrue(Option.isNone(yield* inbox.requeue(unique("evt") as EventId)))
+        const requeued = Option.getOrThrow(yield* inbox.requeue(event.id))
+        assert.deepStrictEqual([requeued.status, requeued.attempts, requeued.lastError], ["pending", 0, "gave up"])
+        assert.deepStrictEqual(yield* inbox.get(event.id), Option.some(requeued))
+        assert.isTrue(Option.isNone(yield* inbox.requeue(event.id)))
+        assert.deepStrictEqual(ids(yield* inbox.list({ status: "dead", limit: 10 })), [older.id])
+        const [again] = yield* inbox.claim({ now: 9_000_000, limit: 10, leaseMs: 500 })
+        assert.deepStrictEqual([again!.id, again!.attempts], [event.id, 1])
+        assert.isTrue(yield* inbox.complete(event.id, again!.leaseToken, 9_000_100))
+      })))
+
     it.effect("completing or failing an unknown event changes nothing", () =>
       run(Effect.gen(function*() {
         const inbox = yield* BillingInbox

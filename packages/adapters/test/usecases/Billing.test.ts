@@ -206,6 +206,58 @@ describe("Billing", () => {
     )
   })
 
+  it.effect("an event that fails every allowed attempt is parked as dead, and applies once when requeued", () => {
+    let down = true
+    const DownLedger = Layer.effect(
+      Ledger,
+      Effect.map(makeMemoryLedger, (ledger) =>
+        Ledger.of({
+          ...ledger,
+          grant: (request) =>
+            Effect.suspend(() =>
+              down ? Effect.fail(new LedgerUnavailable({ message: "connection reset" })) : ledger.grant(request)
+            )
+        }))
+    )
+    return Effect.gen(function*() {
+      const billing = yield* Billing
+      const ledger = yield* Ledger
+      const inbox = yield* BillingInbox
+      const { projectId } = yield* demoTenant("basic", 0)
+      const e = event("evt_dead", purchase(projectId, 100, "pi_dead"))
+      yield* inbox.store(e, 0)
+      let outcomes: ReadonlyArray<string> = []
+      for (let i = 0; i < 5; i++) {
+        outcomes = outcomes.concat(yield* billing.processPending({ limit: 10, leaseMs: 5_000, maxAttempts: 3 }))
+        yield* TestClock.adjust("31 seconds")
+      }
+      assert.deepStrictEqual(outcomes, ["failed", "failed", "dead"])
+      const dead = Option.getOrThrow(yield* inbox.get(e.id))
+      assert.deepStrictEqual([dead.status, dead.attempts, dead.lastError], ["dead", 3, "connection reset"])
+      down = false
+      yield* inbox.requeue(e.id)
+      assert.deepStrictEqual(yield* billing.processPending({ limit: 10, leaseMs: 5_000, maxAttempts: 3 }), ["applied"])
+      assert.strictEqual((yield* ledger.balance(projectId)).balance, 100)
+    }).pipe(Effect.provide(useCases(DownLedger)), Logger.withMinimumLogLevel(LogLevel.None))
+  })
+
+  it.effect("an event whose workers died on every allowed attempt is parked as dead, unapplied", () =>
+    Effect.gen(function*() {
+      const billing = yield* Billing
+      const ledger = yield* Ledger
+      const inbox = yield* BillingInbox
+      const { projectId } = yield* demoTenant("basic", 0)
+      const e = event("evt_crash", purchase(projectId, 100, "pi_crash"))
+      yield* inbox.store(e, 0)
+      // two workers claim it and die
+      yield* inbox.claim({ now: 0, limit: 10, leaseMs: 5_000 })
+      yield* inbox.claim({ now: 5_000, limit: 10, leaseMs: 5_000 })
+      yield* TestClock.setTime(10_000)
+      assert.deepStrictEqual(yield* billing.processPending({ limit: 10, leaseMs: 5_000, maxAttempts: 2 }), ["dead"])
+      assert.strictEqual(Option.getOrThrow(yield* inbox.get(e.id)).status, "dead")
+      assert.strictEqual((yield* ledger.balance(projectId)).balance, 0)
+    }).pipe(Effect.provide(UseCasesLive), Logger.withMinimumLogLevel(LogLevel.None)))
+
   it.effect("a refused action is logged and the event's other actions still apply", () =>
     Effect.gen(function*() {
       const billing = yield* Billing

@@ -2,7 +2,11 @@ import { Schema } from "effect"
 import { EpochMillis } from "./Credits.js"
 import { EventId } from "./Ids.js"
 
-export const BillingEventStatus = Schema.Literal("pending", "processed", "failed")
+/**
+ * `dead`: it failed the worker's allowed number of attempts and is parked with its last error;
+ * it is not claimed again until an operator requeues it.
+ */
+export const BillingEventStatus = Schema.Literal("pending", "processed", "failed", "dead")
 export type BillingEventStatus = typeof BillingEventStatus.Type
 
 /** A payment provider's event, stored once by its id before anything is applied. */

@@ -1,6 +1,6 @@
 import type { Effect, Option } from "effect"
 import { Context, Schema } from "effect"
-import type { BillingEvent, ClaimedBillingEvent } from "../domain/BillingEvent.js"
+import type { BillingEvent, BillingEventStatus, ClaimedBillingEvent } from "../domain/BillingEvent.js"
 import type { EventId } from "../domain/Ids.js"
 
 export class BillingInboxUnavailable extends Schema.TaggedError<BillingInboxUnavailable>()("BillingInboxUnavailable", {
@@ -50,4 +50,23 @@ export class BillingInbox extends Context.Tag("@tollgate/core/BillingInbox")<Bil
     error: string,
     retryAt: number
   ) => Effect.Effect<boolean, BillingInboxUnavailable>
+  /**
+   * Parks the event as `dead` with its last error: it is not claimed again until requeued.
+   * `false` (and nothing changed) unless `leaseToken` is its current lease.
+   */
+  readonly deadLetter: (
+    id: EventId,
+    leaseToken: string,
+    error: string
+  ) => Effect.Effect<boolean, BillingInboxUnavailable>
+  /** Events in one status, oldest first (created, received, id), at most `limit`. */
+  readonly list: (options: {
+    readonly status: BillingEventStatus
+    readonly limit: number
+  }) => Effect.Effect<ReadonlyArray<BillingEvent>, BillingInboxUnavailable>
+  /**
+   * Puts a dead event back in the queue: pending, due at once, with a fresh count of attempts
+   * (its last error kept). None when there is no such dead event.
+   */
+  readonly requeue: (id: EventId) => Effect.Effect<Option.Option<BillingEvent>, BillingInboxUnavailable>
 }>() {}

@@ -58,20 +58,32 @@ export const neutralActions = (event: Pick<IncomingEvent, "payload">): ReadonlyA
 
 /**
  * `refused`: the ledger answered with a refusal (recorded and logged; the event is done).
+ * `dead`: the event failed its last allowed attempt and is parked with its error for an operator.
  * `stale`: this worker's lease ended and another worker claimed the event before this one could
  * mark it; what it applied is keyed, so the new holder's run finds it done.
  */
-export type EventOutcome = "applied" | "ignored" | "duplicate" | "failed" | "refused" | "stale"
+export type EventOutcome = "applied" | "ignored" | "duplicate" | "failed" | "refused" | "stale" | "dead"
 
 const unavailable = dependencyUnavailable
 
 const RETRY_AFTER_MS = 30_000
 
+/** How many attempts an event gets before it is parked as dead, unless the caller says otherwise. */
+export const DEFAULT_MAX_ATTEMPTS = 10
+
+export interface ProcessOptions {
+  /** Attempts an event gets before it is parked as dead (default `DEFAULT_MAX_ATTEMPTS`). */
+  readonly maxAttempts?: number | undefined
+}
+
 /** The lease of an event applied as it arrives (outside the worker's batches). */
 const INLINE_LEASE_MS = 60_000
 
-/** An event under a lease (as `BillingInbox.claim` returns it): only its lease may mark it. */
-export type LeasedEvent = IncomingEvent & { readonly leaseToken: string }
+/**
+ * An event under a lease (as `BillingInbox.claim` returns it): only its lease may mark it.
+ * `attempts` is the lease's attempt number (unknown: never parked as dead for it).
+ */
+export type LeasedEvent = IncomingEvent & { readonly leaseToken: string; readonly attempts?: number }
 
 export interface GrantCreditsRequest {
   readonly idempotencyKey: IdempotencyKey
@@ -171,11 +183,42 @@ export class Billing extends Effect.Service<Billing>()("@tollgate/core/Billing",
      * refusal is an answer, not an outage: it is logged, the other actions still apply, and the
      * event is done, since retrying would get the same answer.
      */
+    /** Ends this attempt: retried later, or parked as dead when it was the last one allowed. */
+    const failAttempt = Effect.fn("Billing.failAttempt")(
+      function*(event: LeasedEvent, error: string, now: number, maxAttempts: number) {
+        const last = event.attempts !== undefined && event.attempts >= maxAttempts
+        const recorded = yield* (last
+          ? inbox.deadLetter(event.id, event.leaseToken, error)
+          : inbox.fail(event.id, event.leaseToken, error, now + RETRY_AFTER_MS)).pipe(
+            Effect.mapError(unavailable("billing_inbox"))
+          )
+        if (!recorded) {
+          yield* Effect.logWarning("billing event failure not recorded: its lease is no longer this worker's", event.id)
+          return "stale" as EventOutcome
+        }
+        if (!last) return "failed" as EventOutcome
+        yield* Effect.logError(`billing event dead after ${event.attempts} attempts`, event.id, event.type, error)
+        return "dead" as EventOutcome
+      }
+    )
+
+    /**
+     * Applies a claimed event's actions in order and marks it. A ledger outage leaves it pending for a
+     * retry, which re-applies every action harmlessly (each is keyed by the provider's ids), until
+     * its last allowed attempt, which parks it as dead. A refusal is an answer, not an outage: it is
+     * logged, the other actions still apply, and the event is done, since retrying would get the same
+     * answer. An event claimed more often than allowed (its workers died each time) is parked unapplied.
+     */
     const process = Effect.fn("Billing.process")(function*(
       event: LeasedEvent,
-      translate: TranslateEvent = neutralActions
+      translate: TranslateEvent = neutralActions,
+      options: ProcessOptions = {}
     ) {
+      const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS
       const now = yield* Clock.currentTimeMillis
+      if (event.attempts !== undefined && event.attempts > maxAttempts) {
+        return yield* failAttempt(event, `no attempt finished in ${maxAttempts} tries`, now, maxAttempts)
+      }
       const actions = translate(event)
       if (actions.length === 0) {
         return (yield* complete(event, now)) ? "ignored" as EventOutcome : "stale" as EventOutcome
@@ -185,12 +228,7 @@ export class Billing extends Effect.Service<Billing>()("@tollgate/core/Billing",
         const applied = yield* Effect.either(applyAction(action))
         if (applied._tag === "Right") continue
         if (applied.left._tag === "LedgerUnavailable") {
-          const failed = yield* inbox.fail(event.id, event.leaseToken, applied.left.message, now + RETRY_AFTER_MS).pipe(
-            Effect.mapError(unavailable("billing_inbox"))
-          )
-          if (failed) return "failed" as EventOutcome
-          yield* Effect.logWarning("billing event failure not recorded: its lease is no longer this worker's", event.id)
-          return "stale" as EventOutcome
+          return yield* failAttempt(event, applied.left.message, now, maxAttempts)
         }
         refused = true
         yield* Effect.logError("billing action refused by the ledger", event.id, action._tag, applied.left)
@@ -223,12 +261,13 @@ export class Billing extends Effect.Service<Billing>()("@tollgate/core/Billing",
       readonly limit: number
       readonly leaseMs: number
       readonly translate?: TranslateEvent
+      readonly maxAttempts?: number
     }) {
       const now = yield* Clock.currentTimeMillis
       const claimed = yield* inbox.claim({ now, limit: options.limit, leaseMs: options.leaseMs }).pipe(
         Effect.mapError(unavailable("billing_inbox"))
       )
-      return yield* Effect.forEach(claimed, (event) => process(event, options.translate))
+      return yield* Effect.forEach(claimed, (event) => process(event, options.translate, options))
     })
 
     return { grantCredits, applyBillingEvent, process, processPending } as const

@@ -3,6 +3,7 @@ import { HttpApi, OpenApi } from "@effect/platform"
 import { problemContentType } from "../Problem.js"
 import { AccountApi } from "./account/Api.js"
 import { AutoTopUpApi } from "./autotopup/Api.js"
+import { AdminBillingEventsApi } from "./billingevents/Api.js"
 import { AdminDatasetsApi, AdminPlansApi, AdminRoutesApi } from "./catalog/Api.js"
 import { AdminKeysApi, KeysApi } from "./keys/Api.js"
 import { OperationsApi } from "./operations/Api.js"
@@ -88,6 +89,7 @@ export class ManagementApi extends HttpApi.make("tollgate")
   .add(AdminDatasetsApi)
   .add(AdminUsageApi)
   .add(AdminReconciliationsApi)
+  .add(AdminBillingEventsApi)
   .add(WebhooksApi)
   .add(OperationsApi)
   .addError(InternalErrorProblem)

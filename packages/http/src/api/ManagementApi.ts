@@ -29,6 +29,7 @@ import type { AdminToken } from "./AdminToken.js"
 import { ManagementApi } from "./Api.js"
 import { AdminAuthenticationLive, ApiKeyAuthenticationLive } from "./AuthenticationLive.js"
 import { AutoTopUpLive } from "./autotopup/Http.js"
+import { AdminBillingEventsLive } from "./billingevents/Http.js"
 import type { BillingSettings } from "./BillingSettings.js"
 import { AdminDatasetsLive, AdminPlansLive, AdminRoutesLive } from "./catalog/Http.js"
 import { AdminKeysLive, KeysLive } from "./keys/Http.js"
@@ -58,6 +59,7 @@ const Handlers = Layer.mergeAll(
   AdminUsageLive,
   // reconciliation needs only ports, so its use case is built here over them
   AdminReconciliationsLive.pipe(Layer.provide(Reconciliation.Default)),
+  AdminBillingEventsLive,
   WebhooksLive,
   OperationsLive
 ).pipe(Layer.provide([ApiKeyAuthenticationLive, AdminAuthenticationLive]))

@@ -1,6 +1,8 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { Validator } from "@seriousme/openapi-schema-validator"
-import { Effect, Metric } from "effect"
+import type { EventId } from "@tollgate/core"
+import { BillingInbox } from "@tollgate/core"
+import { Effect, Metric, Option } from "effect"
 import { proxyRequests } from "../../src/Metrics.js"
 import type { CallOptions } from "./support.js"
 import {
@@ -47,7 +49,20 @@ const walkFixtures = Effect.gen(function*() {
   assert.strictEqual(route.status, 200)
   const reconciliation = yield* admin("POST", "/admin/reconciliations", { json: { from: 0, to: 1_000 } })
   assert.strictEqual(reconciliation.status, 201)
-  return { main, toRotate, toRevoke, toRevokeByAdmin, reconciliationId: reconciliation.body.id as string }
+  // an event the worker gave up on, for the operator to requeue
+  const inbox = yield* BillingInbox
+  const deadEvent = "evt_walk_dead" as EventId
+  yield* inbox.store({ id: deadEvent, provider: "sandbox", type: "walk", createdAt: 0, payload: {} }, 0)
+  const leased = Option.getOrThrow(yield* inbox.claimEvent(deadEvent, { now: 0, leaseMs: 60_000 }))
+  yield* inbox.deadLetter(deadEvent, leased.leaseToken, "walk")
+  return {
+    main,
+    toRotate,
+    toRevoke,
+    toRevokeByAdmin,
+    reconciliationId: reconciliation.body.id as string,
+    deadEvent
+  }
 })
 
 const plan = {
@@ -136,6 +151,8 @@ const samplesFor = (f: Effect.Effect.Success<typeof walkFixtures>): Record<strin
     },
     "GET /admin/reconciliations": { path: "/admin/reconciliations?limit=10", options: root },
     "GET /admin/reconciliations/{id}": { path: `/admin/reconciliations/${f.reconciliationId}`, options: root },
+    "GET /admin/billing-events": { path: "/admin/billing-events?status=dead&limit=10", options: root },
+    "POST /admin/billing-events/{id}/retry": { path: `/admin/billing-events/${f.deadEvent}/retry`, options: root },
     "POST /webhooks/stripe": {
       path: "/webhooks/stripe",
       options: signed(stripeEvent("evt_walk_stripe"), STRIPE_SECRET)

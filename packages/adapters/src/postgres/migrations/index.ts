@@ -4,6 +4,7 @@ import m0002 from "./0002_stores.js"
 import m0003 from "./0003_reconciliation.js"
 import m0004 from "./0004_auto_top_up.js"
 import m0005 from "./0005_inbox_leases.js"
+import m0006 from "./0006_inbox_dead_letters.js"
 
 /**
  * Every migration, in order. They create everything from an empty database and are recorded
@@ -14,5 +15,6 @@ export const migrations = Migrator.fromRecord({
   "0002_stores": m0002,
   "0003_reconciliation": m0003,
   "0004_auto_top_up": m0004,
-  "0005_inbox_leases": m0005
+  "0005_inbox_leases": m0005,
+  "0006_inbox_dead_letters": m0006
 })
