@@ -265,10 +265,11 @@ const production = (settings: Settings, databaseUrl: string) =>
           BillingSettings.layer(Option.match(file, { onNone: () => ({}), onSome: (f) => f.billing ?? {} }))
         )),
         Layer.provideMerge(settings.runWorker ? workerWith(UseCasesLive) : UseCasesLive),
-        Layer.provideMerge(Layer.merge(
-          // Stripe's events are translated for provider "stripe"; others must be neutral payloads
-          EventTranslator.Stripe,
-          Option.isSome(settings.stripeSecretKey) ? StripePaymentProviderLive : PaymentsNotConfigured
+        // Stripe's events are translated for provider "stripe"; others must be neutral payloads
+        Layer.provideMerge(EventTranslator.Stripe.pipe(
+          Layer.provideMerge(
+            Option.isSome(settings.stripeSecretKey) ? StripePaymentProviderLive : PaymentsNotConfigured
+          )
         )),
         Layer.provideMerge(productionStack)
       )

@@ -1,4 +1,4 @@
-import type { IncomingEvent } from "@tollgate/core"
+import type { IncomingEvent, ProviderCharge } from "@tollgate/core"
 import { BillingAction, CreditsReversed } from "@tollgate/core"
 import { Array as Arr, Option, Schema } from "effect"
 
@@ -14,8 +14,10 @@ import { Array as Arr, Option, Schema } from "effect"
 // wallet still waiting for its purchase, nothing is left pending or retried, and the worker has
 // nothing to spin on. The cost: the charge must say what it bought (`metadata.project_id` and
 // `metadata.credits`, on the charge or on an expanded payment intent), which the checkout's
-// `payment_intent_data.metadata` and off-session top-ups provide. An event that does not say
-// (a dispute whose `charge` is not expanded, say) is acknowledged and moves nothing.
+// `payment_intent_data.metadata` and off-session top-ups provide. Real Stripe sends a dispute's
+// `charge` and a charge's `payment_intent` as bare ids, so an event that does not say is read
+// again with the charge as the provider has it (`chargeToRetrieve`, `withCharge`, used by the
+// worker's translator); one that still does not say is acknowledged and moves nothing.
 
 /** Stripe writes metadata values as strings; numbers are accepted too. */
 const Metadata = Schema.optional(
@@ -313,6 +315,56 @@ const invoicePaid = (event: IncomingEvent): ReadonlyArray<BillingAction> =>
       })
     )
   )
+
+/** The types whose actions depend on what their charge paid for. */
+const chargeEventTypes: ReadonlySet<string> = new Set([
+  "charge.refunded",
+  "charge.dispute.created",
+  "charge.dispute.closed"
+])
+
+/**
+ * The charge a refund or dispute event names without saying what it paid for (no `project_id` and
+ * `credits` on it or on an expanded payment intent): what must be retrieved before it can move
+ * credit. None for other events, and for events that already say.
+ */
+export const chargeToRetrieve = (event: IncomingEvent): Option.Option<string> => {
+  if (!chargeEventTypes.has(event.type)) return Option.none()
+  if (event.type === "charge.refunded") {
+    return objectOf(event, Charge).pipe(
+      Option.filter((charge) => Option.isNone(paidByCharge(charge))),
+      Option.map((charge) => charge.id)
+    )
+  }
+  return objectOf(event, Dispute).pipe(
+    Option.filter((dispute) => Option.isNone(paidByDispute(dispute))),
+    Option.flatMap((dispute) => Option.fromNullable(idOf(dispute.charge)))
+  )
+}
+
+/**
+ * The event with its charge as the provider has it: a refunded charge gains the metadata and the
+ * payment it lacked; a dispute's charge becomes that charge, expanded. Unchanged when the provider's
+ * charge does not say what it paid for either.
+ */
+export const withCharge = (event: IncomingEvent, charge: ProviderCharge): IncomingEvent => {
+  if (charge.projectId === undefined || charge.credits === undefined) return event
+  const payload = event.payload as { readonly data: { readonly object: Record<string, unknown> } }
+  const object = payload.data.object
+  const metadata = { project_id: charge.projectId, credits: String(charge.credits) }
+  const intent = charge.paymentId === charge.id ? null : charge.paymentId
+  const enriched = event.type === "charge.refunded"
+    ? {
+      ...object,
+      metadata: { ...(object["metadata"] as Record<string, unknown> | null | undefined), ...metadata },
+      payment_intent: object["payment_intent"] ?? intent
+    }
+    : {
+      ...object,
+      charge: { id: charge.id, object: "charge", amount: charge.amountCents, payment_intent: intent, metadata }
+    }
+  return { ...event, payload: { ...payload, data: { ...payload.data, object: enriched } } }
+}
 
 /**
  * Stripe's events as ledger actions, earliest first; anything else (or an event that does not say

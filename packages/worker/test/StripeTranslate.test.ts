@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { MemoryStackLive } from "@tollgate/adapters"
+import { MemoryStackLive, SandboxPaymentProviderLive } from "@tollgate/adapters"
 import type { BillingAction, Credits, EventId, IdempotencyKey, ProjectId } from "@tollgate/core"
 import { Billing, fundingAccount, Ledger, revenueAccount } from "@tollgate/core"
 import { Effect, Layer } from "effect"
@@ -228,7 +228,7 @@ describe("stripeTranslate", () => {
       }
       assert.deepStrictEqual(translate(neutral), [action])
       assert.deepStrictEqual(translate({ ...neutral, provider: "stripe" }), [])
-    }).pipe(Effect.provide(EventTranslator.Stripe)))
+    }).pipe(Effect.provide(EventTranslator.Stripe.pipe(Layer.provide(SandboxPaymentProviderLive)))))
 })
 
 /** Every port in memory plus the billing use case, fresh per test. */

@@ -169,7 +169,18 @@ export const makeSandboxPaymentProvider = (options: SandboxPaymentProviderOption
       chargeOffSession,
       listPayments: (window) => within(payments, window),
       listRefunds: (window) => within(refunds, window),
-      listDisputes: (window) => within(disputes, window)
+      listDisputes: (window) => within(disputes, window),
+      // the sandbox's payments are its charges
+      retrieveCharge: (chargeId) =>
+        Effect.sync(() =>
+          Option.map(paymentOf(chargeId), (payment) => ({
+            id: payment.id,
+            amountCents: payment.amountCents,
+            paymentId: payment.paymentId,
+            projectId: payment.projectId,
+            credits: payment.credits
+          }))
+        )
     })
     const control = SandboxPaymentControl.of({
       session: (sessionId) => Effect.sync(() => Option.fromNullable(sessions.get(sessionId))),

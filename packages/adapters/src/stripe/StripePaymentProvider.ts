@@ -2,6 +2,7 @@ import type {
   ChargeOutcome,
   EpochMillis,
   OffSessionCharge,
+  ProviderCharge,
   ProviderRecord,
   ProviderWindow,
   TopUpCheckout
@@ -340,13 +341,47 @@ export const makeStripePaymentProvider = (options: StripePaymentProviderOptions)
       })
     })
 
+    /** Stripe's answer for an id it does not have. */
+    const isMissing = (error: unknown) =>
+      error instanceof Stripe.errors.StripeError && (error.statusCode === 404 || error.code === "resource_missing")
+
+    const retrieveCharge = Effect.fn("StripePaymentProvider.retrieveCharge")(function*(chargeId: string) {
+      if (chargeId === "") return Option.none<ProviderCharge>()
+      const found = yield* call(
+        "charges.retrieve",
+        () => client.charges.retrieve(chargeId, { expand: ["payment_intent"] }, requestOptions)
+      ).pipe(
+        Effect.map(Option.some),
+        Effect.catchAll((error) =>
+          isMissing(error) ? Effect.succeed(Option.none()) : Effect.fail(describe("charges.retrieve", error))
+        )
+      )
+      if (Option.isNone(found)) return Option.none<ProviderCharge>()
+      const charge = found.value
+      // Checkout puts the top-up's metadata on the payment intent; Stripe copies it to the charge
+      // only for charges it creates after, so read the charge's, else its intent's
+      const own = metadataOf(charge.metadata)
+      const intent = typeof charge.payment_intent === "object" && charge.payment_intent !== null
+        ? metadataOf(charge.payment_intent.metadata)
+        : { projectId: undefined, credits: undefined }
+      const said = own.projectId !== undefined && own.credits !== undefined ? own : intent
+      return Option.some<ProviderCharge>({
+        id: charge.id,
+        amountCents: charge.amount,
+        paymentId: idOf(charge.payment_intent) ?? charge.id,
+        projectId: said.projectId,
+        credits: said.credits
+      })
+    })
+
     return PaymentProvider.of({
       name: "stripe",
       createTopUpCheckout,
       chargeOffSession,
       listPayments,
       listRefunds,
-      listDisputes
+      listDisputes,
+      retrieveCharge
     })
   })
 

@@ -147,6 +147,29 @@ describe("SandboxPaymentProvider", () => {
 describe("SandboxPaymentProvider listings", () => {
   const everything = { from: 0 as EpochMillis, to: Number.MAX_SAFE_INTEGER as EpochMillis }
 
+  it.effect("retrieves a paid checkout's charge with what it paid for; an unknown charge is none", () =>
+    Effect.provide(
+      Effect.gen(function*() {
+        const provider = yield* PaymentProvider
+        const control = yield* SandboxPaymentControl
+        const request = checkout({ credits: cr(700), amountCents: 1_400 })
+        const { sessionId } = yield* provider.createTopUpCheckout(request)
+        const paid = Option.getOrThrow(yield* control.completeCheckout(sessionId))
+        assert.deepStrictEqual(
+          yield* provider.retrieveCharge!(paid.id),
+          Option.some({
+            id: paid.id,
+            amountCents: 1_400,
+            paymentId: paid.paymentId,
+            projectId: request.projectId,
+            credits: cr(700)
+          })
+        )
+        assert.isTrue(Option.isNone(yield* provider.retrieveCharge!("sbx_pi_none")))
+      }),
+      sandboxPaymentProviderLayer()
+    ))
+
   it.effect("lists paid checkouts and succeeded charges, their refunds and disputes, within the window", () =>
     run(Effect.gen(function*() {
       const provider = yield* PaymentProvider

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { EpochMillis, OffSessionCharge, TopUpCheckout } from "@tollgate/core"
 import { PaymentProvider } from "@tollgate/core"
-import { ConfigProvider, Effect, Layer } from "effect"
+import { ConfigProvider, Effect, Layer, Option } from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import Stripe from "stripe"
@@ -312,6 +312,52 @@ describe("StripePaymentProvider", () => {
       assert.isBelow(Date.now() - started, 10_000)
       assert.notInclude(error.message, "sk_test_unreachable")
     }), 20_000)
+
+  it.scopedLive("retrieveCharge reads what a charge paid for from the charge, else its expanded payment intent", () =>
+    Effect.gen(function*() {
+      const { server, stripe } = yield* setup
+      const project = projectId()
+      const metadata = { project_id: project, credits: "1000" }
+      const own = server.createCharge({ amount: 2_000, metadata })
+      const onIntent = server.createCharge({ amount: 3_000, metadata, copyMetadataToCharge: false })
+      const silent = server.createCharge({ amount: 500 })
+      assert.deepStrictEqual(
+        yield* stripe.retrieveCharge!(own["id"] as string),
+        Option.some({
+          id: own["id"] as string,
+          amountCents: 2_000,
+          paymentId: own["payment_intent"] as string,
+          projectId: project,
+          credits: cr(1_000)
+        })
+      )
+      assert.deepStrictEqual(onIntent["metadata"], {})
+      assert.deepStrictEqual(
+        yield* stripe.retrieveCharge!(onIntent["id"] as string),
+        Option.some({
+          id: onIntent["id"] as string,
+          amountCents: 3_000,
+          paymentId: onIntent["payment_intent"] as string,
+          projectId: project,
+          credits: cr(1_000)
+        })
+      )
+      const unsaid = Option.getOrThrow(yield* stripe.retrieveCharge!(silent["id"] as string))
+      assert.deepStrictEqual([unsaid.projectId, unsaid.credits], [undefined, undefined])
+      const retrievals = server.requests().filter((r) => r.method === "GET" && r.path.startsWith("/v1/charges/"))
+      assert.strictEqual(retrievals.length, 3)
+    }))
+
+  it.scopedLive("retrieveCharge: an unknown charge is none; a refused key is a PaymentProviderError", () =>
+    Effect.gen(function*() {
+      const { server, stripe } = yield* setup
+      assert.isTrue(Option.isNone(yield* stripe.retrieveCharge!("ch_nowhere")))
+      const charge = server.createCharge({ amount: 500 })
+      const badKey = yield* provider(server, { apiKey: "sk_test_wrongwrongwrong" })
+      const error = yield* Effect.flip(badKey.retrieveCharge!(charge["id"] as string))
+      assert.strictEqual(error._tag, "PaymentProviderError")
+      assert.notInclude(error.message, "sk_test_wrongwrongwrong")
+    }))
 
   it.scopedLive("signed webhook events from the test server verify with the SDK", () =>
     Effect.gen(function*() {

@@ -99,6 +99,8 @@ export interface StripeServer {
     readonly metadata?: Record<string, string>
     readonly customer?: string
     readonly created?: number
+    /** false: the metadata stays on the PaymentIntent only (as for charges made before it was set). */
+    readonly copyMetadataToCharge?: boolean
   }) => Json
   readonly createRefund: (chargeId: string, options?: { readonly amount?: number; readonly created?: number }) => Json
   readonly createDispute: (chargeId: string, options?: { readonly status?: string; readonly created?: number }) => Json
@@ -351,6 +353,16 @@ export const startStripeServer = async (options: { readonly apiKey?: string } = 
     }],
     ["GET", /^\/v1\/payment_intents\/([^/]+)$/, ([, id]) => paymentIntents.get(id!) ?? missing("payment_intent", id!)],
     ["GET", /^\/v1\/charges$/, (_, __, url) => list(url, charges.values())],
+    ["GET", /^\/v1\/charges\/([^/]+)$/, ([, id], __, url) => {
+      const charge = charges.get(id!) ?? missing("charge", id!)
+      const expand = parseForm(url.search.slice(1))["expand"]
+      const intent = typeof charge["payment_intent"] === "string"
+        ? paymentIntents.get(charge["payment_intent"])
+        : undefined
+      return Array.isArray(expand) && expand.includes("payment_intent") && intent !== undefined
+        ? { ...charge, payment_intent: intent }
+        : charge
+    }],
     ["GET", /^\/v1\/refunds$/, (_, __, url) => list(url, refunds.values(), { charge: (id) => charges.get(id) })],
     ["GET", /^\/v1\/disputes$/, (_, __, url) => list(url, disputes.values(), { charge: (id) => charges.get(id) })],
     ["POST", /^\/v1\/billing_portal\/sessions$/, (_, params) => {
@@ -490,7 +502,9 @@ export const startStripeServer = async (options: { readonly apiKey?: string } = 
         payment_method: `pm_${randomId(14)}`
       })
       paymentIntents.set(pi["id"] as string, pi)
-      return makeCharge(pi, pi["created"] as number)
+      const charge = makeCharge(pi, pi["created"] as number)
+      if (o.copyMetadataToCharge === false) charge["metadata"] = {}
+      return charge
     },
     createRefund: (chargeId, o = {}) => {
       const charge = charges.get(chargeId)

@@ -1,4 +1,4 @@
-import type { Effect } from "effect"
+import type { Effect, Option } from "effect"
 import { Context, Schema } from "effect"
 import type { Credits, EpochMillis } from "../domain/Credits.js"
 import type { ProjectId } from "../domain/Ids.js"
@@ -51,6 +51,19 @@ export interface ProviderRecord {
 }
 
 /**
+ * A charge as the provider records it, for events that name a charge without saying what it paid
+ * for. `projectId` and `credits` are what the charge's metadata says, or its payment's (undefined
+ * when neither says anything usable); `paymentId` names the payment (the charge itself when none).
+ */
+export interface ProviderCharge {
+  readonly id: string
+  readonly amountCents: number
+  readonly paymentId: string
+  readonly projectId?: ProjectId | undefined
+  readonly credits?: Credits | undefined
+}
+
+/**
  * Money comes in through the provider; credits arrive only from its events (BillingInbox),
  * never from these calls' answers.
  */
@@ -67,4 +80,11 @@ export class PaymentProvider extends Context.Tag("@tollgate/core/PaymentProvider
   readonly listPayments?: (window: ProviderWindow) => Effect.Effect<ReadonlyArray<ProviderRecord>, PaymentProviderError>
   readonly listRefunds?: (window: ProviderWindow) => Effect.Effect<ReadonlyArray<ProviderRecord>, PaymentProviderError>
   readonly listDisputes?: (window: ProviderWindow) => Effect.Effect<ReadonlyArray<ProviderRecord>, PaymentProviderError>
+  /**
+   * One charge by id; none when the provider does not know it (an error is an outage). Optional:
+   * without it, events that do not carry what their charge paid for move no credit.
+   */
+  readonly retrieveCharge?: (
+    chargeId: string
+  ) => Effect.Effect<Option.Option<ProviderCharge>, PaymentProviderError>
 }>() {}

@@ -47,8 +47,21 @@ export const BillingAction = Schema.Union(
 )
 export type BillingAction = typeof BillingAction.Type
 
-/** What a stored provider event means for the ledger, in order; empty when it moves no credit. */
-export type TranslateEvent = (event: IncomingEvent) => ReadonlyArray<BillingAction>
+/**
+ * A translation that could not finish because something it asked (the payment provider, for an
+ * event that names a charge without saying what it paid for) did not answer: the event is retried.
+ */
+export class TranslationUnavailable extends Schema.TaggedError<TranslationUnavailable>()("TranslationUnavailable", {
+  message: Schema.String
+}) {}
+
+/**
+ * What a stored provider event means for the ledger, in order; empty when it moves no credit. A
+ * translation that must ask the provider first is an effect.
+ */
+export type TranslateEvent = (
+  event: IncomingEvent
+) => ReadonlyArray<BillingAction> | Effect.Effect<ReadonlyArray<BillingAction>, TranslationUnavailable>
 
 /** Provider-neutral events carry their action as `{ "action": … }`; anything else is acknowledged and ignored. */
 const NeutralPayload = Schema.Struct({ action: BillingAction })
@@ -178,7 +191,8 @@ export class Billing extends Effect.Service<Billing>()("@tollgate/core/Billing",
     })
 
     /**
-     * Applies a claimed event's actions in order and marks it. A ledger outage leaves it pending for a
+     * Applies a claimed event's actions in order and marks it. A ledger outage (or a translation that
+     * could not ask the provider) leaves it pending for a
      * retry, which re-applies every action harmlessly (each is keyed by the provider's ids). A
      * refusal is an answer, not an outage: it is logged, the other actions still apply, and the
      * event is done, since retrying would get the same answer.
@@ -203,7 +217,8 @@ export class Billing extends Effect.Service<Billing>()("@tollgate/core/Billing",
     )
 
     /**
-     * Applies a claimed event's actions in order and marks it. A ledger outage leaves it pending for a
+     * Applies a claimed event's actions in order and marks it. A ledger outage (or a translation that
+     * could not ask the provider) leaves it pending for a
      * retry, which re-applies every action harmlessly (each is keyed by the provider's ids), until
      * its last allowed attempt, which parks it as dead. A refusal is an answer, not an outage: it is
      * logged, the other actions still apply, and the event is done, since retrying would get the same
@@ -219,7 +234,15 @@ export class Billing extends Effect.Service<Billing>()("@tollgate/core/Billing",
       if (event.attempts !== undefined && event.attempts > maxAttempts) {
         return yield* failAttempt(event, `no attempt finished in ${maxAttempts} tries`, now, maxAttempts)
       }
-      const actions = translate(event)
+      const translated = translate(event)
+      let actions: ReadonlyArray<BillingAction>
+      if (Effect.isEffect(translated)) {
+        const read = yield* Effect.either(translated)
+        if (read._tag === "Left") return yield* failAttempt(event, read.left.message, now, maxAttempts)
+        actions = read.right
+      } else {
+        actions = translated
+      }
       if (actions.length === 0) {
         return (yield* complete(event, now)) ? "ignored" as EventOutcome : "stale" as EventOutcome
       }

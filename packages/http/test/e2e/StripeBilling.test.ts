@@ -64,7 +64,7 @@ describe("Stripe billing through the gateway and the worker", () => {
           BillingSettings.layer()
         )),
         Layer.provideMerge(WorkerLive.pipe(Layer.provideMerge(UseCasesLive))),
-        Layer.provideMerge(Layer.merge(EventTranslator.Stripe, provider)),
+        Layer.provideMerge(EventTranslator.Stripe.pipe(Layer.provideMerge(provider))),
         Layer.provideMerge(memoryStack)
       )
     )
