@@ -1,5 +1,5 @@
 import { FileSystem } from "@effect/platform"
-import type { PlanId } from "@tollgate/core"
+import type { PlanDraft, PlanId } from "@tollgate/core"
 import { Catalog, Credits, Dataset, Fingerprint, Plan, Project, ProjectStore, Route } from "@tollgate/core"
 import { Clock, Effect, Option, ParseResult, Schema, Struct } from "effect"
 import type { ConfigFileIssue } from "./ConfigFileError.js"
@@ -233,9 +233,22 @@ export interface AppliedConfig {
 const encodePlan = Schema.encodeSync(Plan)
 
 /** The draft states exactly the fields of `stored` (its version aside). */
-const sameAsStored = (draft: ConfigPlan, stored: Plan): boolean =>
+const sameAsStored = (draft: PlanDraft, stored: Plan): boolean =>
   Fingerprint.fingerprint("plan", encodePlan(new Plan({ ...draft, version: stored.version }))) ===
     Fingerprint.fingerprint("plan", encodePlan(stored))
+
+/**
+ * Stores the draft as the plan's next version, unless its latest version states exactly these
+ * fields already: putting the same plan twice (a restart, a retried admin call) makes no version.
+ */
+export const putPlanIfChanged = (catalog: Catalog["Type"], draft: PlanDraft) =>
+  Effect.gen(function*() {
+    const stored = yield* catalog.getPlan(draft.id)
+    if (Option.isSome(stored) && sameAsStored(draft, stored.value)) {
+      return { plan: stored.value, created: false } as const
+    }
+    return { plan: yield* catalog.putPlan(draft), created: true } as const
+  })
 
 /**
  * Puts the file's contents into the catalog and the project store. Safe to run at every start:
@@ -251,13 +264,8 @@ export const applyConfigFile = Effect.fn("ConfigFile.apply")(function*(file: Con
   const plansCreated: Array<Plan> = []
   const latest = new Map<PlanId, Plan>()
   for (const draft of file.plans) {
-    const stored = yield* catalog.getPlan(draft.id)
-    if (Option.isSome(stored) && sameAsStored(draft, stored.value)) {
-      latest.set(draft.id, stored.value)
-      continue
-    }
-    const plan = yield* catalog.putPlan(draft)
-    plansCreated.push(plan)
+    const { created, plan } = yield* putPlanIfChanged(catalog, draft)
+    if (created) plansCreated.push(plan)
     latest.set(plan.id, plan)
   }
 

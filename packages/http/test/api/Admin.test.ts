@@ -223,6 +223,10 @@ describe("admin API", () => {
         assert.strictEqual(v1.status, 200)
         assert.strictEqual(v1.body.version, 1)
         assert.strictEqual(v1.body.public, true)
+        // the same draft again (a retried call) makes no version
+        const again = yield* admin("PUT", "/admin/plans/team", { json: validPlanDraft })
+        assert.strictEqual(again.status, 200)
+        assert.strictEqual(again.body.version, 1)
         const v2 = yield* admin("PUT", "/admin/plans/team", { json: { ...validPlanDraft, concurrencyCap: 25 } })
         assert.strictEqual(v2.body.version, 2)
         assert.strictEqual((yield* admin("GET", "/admin/plans/team")).body.concurrencyCap, 25)

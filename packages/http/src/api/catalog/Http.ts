@@ -1,6 +1,7 @@
 import { HttpApiBuilder } from "@effect/platform"
 import { Catalog, Dataset, ProjectStore, Route } from "@tollgate/core"
 import { Effect, Option } from "effect"
+import { putPlanIfChanged } from "../../config/ConfigFile.js"
 import { ManagementApi } from "../Api.js"
 import { BadRequest, notFound, orUnavailable } from "../Problems.js"
 
@@ -20,8 +21,13 @@ export const AdminPlansLive = HttpApiBuilder.group(ManagementApi, "adminPlans", 
           }
           return plan.value
         }))
-      // the body was decoded with the Plan's own field schemas, so the draft is valid by construction
-      .handle("put", ({ path, payload }) => catalog.putPlan({ ...payload, id: path.id }).pipe(orUnavailable("catalog")))
+      // the body was decoded with the Plan's own field schemas, so the draft is valid by construction;
+      // an unchanged draft (a retried call) returns the latest version instead of making another
+      .handle("put", ({ path, payload }) =>
+        putPlanIfChanged(catalog, { ...payload, id: path.id }).pipe(
+          Effect.map(({ plan }) => plan),
+          orUnavailable("catalog")
+        ))
   }))
 
 export const AdminRoutesLive = HttpApiBuilder.group(ManagementApi, "adminRoutes", (handlers) =>
