@@ -19,12 +19,15 @@ import { spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import { createServer } from "node:net"
 import { dirname, join } from "node:path"
-import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
 import { redisOptions } from "../../src/redis/RedisConnection.js"
 import type { RedisRateLimiterOptions } from "../../src/redis/RedisRateLimiter.js"
 import { redisRateLimiterLayer } from "../../src/redis/RedisRateLimiter.js"
+import type { Worker } from "../support/ChildProcesses.js"
+import { spawnScript, track, waitExit } from "../support/ChildProcesses.js"
 import { withoutPassword } from "../support/Probes.js"
+
+export type { Worker } from "../support/ChildProcesses.js"
 
 export const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
 
@@ -115,25 +118,6 @@ export const limiterLayer = (redis: TestRedis, options: Partial<RedisRateLimiter
       }))
   )
 
-const children = new Set<ChildProcess>()
-process.on("exit", () => {
-  for (const child of children) child.kill("SIGKILL")
-})
-afterAll(() => {
-  for (const child of children) child.kill("SIGKILL")
-})
-
-const track = (child: ChildProcess) => {
-  children.add(child)
-  child.on("exit", () => children.delete(child))
-  return child
-}
-
-const waitExit = (child: ChildProcess): Promise<void> =>
-  child.exitCode !== null || child.signalCode !== null
-    ? Promise.resolve()
-    : new Promise((resolve) => child.once("exit", () => resolve()))
-
 /** A port nothing listens on right now. */
 export const sparePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
@@ -182,54 +166,10 @@ export const startRedisServer = async (port: number): Promise<RedisServer> => {
 }
 
 const here = dirname(fileURLToPath(import.meta.url))
-const repoRoot = join(here, "../../../..")
-
-export interface Worker {
-  /** The next line the worker prints (its protocol is one JSON object per line). */
-  readonly next: () => Promise<unknown>
-  readonly send: (line: string) => void
-  readonly kill: () => Promise<void>
-}
 
 /**
  * Runs `script` (a file beside this one) under tsx as a separate process. It is killed after
  * `lifetimeMs` whatever happens, and after the test file at the latest.
  */
-export const spawnWorker = (script: string, env: Record<string, string>, lifetimeMs = 30_000): Worker => {
-  const child = track(
-    spawn(process.execPath, ["--import", "tsx", join(here, script)], {
-      cwd: repoRoot,
-      env: { ...process.env, ...env },
-      stdio: ["pipe", "pipe", "inherit"]
-    })
-  )
-  const lifetime = setTimeout(() => child.kill("SIGKILL"), lifetimeMs)
-  child.on("exit", () => clearTimeout(lifetime))
-  const lines: Array<string> = []
-  const waiting: Array<(line: string | undefined) => void> = []
-  let closed = false
-  const reader = createInterface({ input: child.stdout! })
-  reader.on("line", (line) => {
-    const waiter = waiting.shift()
-    if (waiter) waiter(line)
-    else lines.push(line)
-  })
-  reader.on("close", () => {
-    closed = true
-    for (const waiter of waiting.splice(0)) waiter(undefined)
-  })
-  return {
-    next: async () => {
-      const line = lines.shift() ?? (closed ? undefined : await new Promise<string | undefined>((r) => waiting.push(r)))
-      if (line === undefined) throw new Error(`${script} exited (code ${child.exitCode}, signal ${child.signalCode})`)
-      return JSON.parse(line)
-    },
-    send: (line) => {
-      child.stdin!.write(`${line}\n`)
-    },
-    kill: async () => {
-      child.kill("SIGKILL")
-      await waitExit(child)
-    }
-  }
-}
+export const spawnWorker = (script: string, env: Record<string, string>, lifetimeMs = 30_000): Worker =>
+  spawnScript(join(here, script), env, lifetimeMs)
