@@ -290,7 +290,14 @@ describe("OpenAPI document and docs", () => {
         assert.strictEqual(ready.status, 200)
         assert.deepStrictEqual(ready.body, {
           status: "ready",
-          checks: { catalog: "ok", ledger: "ok", key_store: "ok", project_store: "ok", billing_inbox: "ok" }
+          checks: {
+            catalog: "ok",
+            ledger: "ok",
+            key_store: "ok",
+            project_store: "ok",
+            billing_inbox: "ok",
+            usage_log: "ok"
+          }
         })
       }))
 

@@ -9,7 +9,7 @@ export const Health = Schema.Struct({ status: Schema.Literal("ok") }).annotation
 
 export const Readiness = Schema.Struct({
   status: Schema.Literal("ready"),
-  checks: Schema.Record({ key: Schema.String, value: Schema.Literal("ok", "failed") })
+  checks: Schema.Record({ key: Schema.String, value: Schema.Literal("ok", "failed", "degraded") })
 }).annotations({ identifier: "Readiness" })
 
 export class OperationsApi extends HttpApiGroup.make("operations")

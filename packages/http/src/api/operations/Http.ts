@@ -1,8 +1,9 @@
 import { HttpApiBuilder } from "@effect/platform"
+import { LimiterHealth } from "@tollgate/adapters/redis/index"
 import type { ApiKeyId, EventId, ProjectId } from "@tollgate/core"
-import { BillingInbox, Catalog, KeyStore, Ledger, ProjectStore, revenueAccount } from "@tollgate/core"
+import { BillingInbox, Catalog, KeyStore, Ledger, ProjectStore, revenueAccount, UsageLog } from "@tollgate/core"
 import type { Duration } from "effect"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { prometheusText } from "../../Metrics.js"
 import { ManagementApi } from "../Api.js"
 import { ServiceUnavailable } from "../Problems.js"
@@ -20,13 +21,18 @@ export const OperationsLive = HttpApiBuilder.group(ManagementApi, "operations", 
     const keys = yield* KeyStore
     const projects = yield* ProjectStore
     const inbox = yield* BillingInbox
+    const usage = yield* UsageLog
+    // present only with the Redis limiter; its outage degrades routes by their failure policy
+    // rather than stopping the gateway, so it is reported and does not fail readiness
+    const limiterHealth = yield* Effect.serviceOption(LimiterHealth)
 
     const checks: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown>]> = [
       ["catalog", catalog.listPlans],
       ["ledger", ledger.accountBalance(revenueAccount)],
       ["key_store", keys.get(PROBE as ApiKeyId)],
       ["project_store", projects.get(PROBE as ProjectId)],
-      ["billing_inbox", inbox.get(PROBE as EventId)]
+      ["billing_inbox", inbox.get(PROBE as EventId)],
+      ["usage_log", usage.list({ projectId: PROBE as ProjectId, from: 0, to: 1 }, { limit: 1 })]
     ]
 
     const ready = Effect.gen(function*() {
@@ -40,7 +46,11 @@ export const OperationsLive = HttpApiBuilder.group(ManagementApi, "operations", 
           ),
         { concurrency: "unbounded" }
       )
-      const report = Object.fromEntries(results)
+      const report: Record<string, "ok" | "failed" | "degraded"> = Object.fromEntries(results)
+      if (Option.isSome(limiterHealth)) {
+        const limiter = yield* limiterHealth.value.snapshot
+        report["rate_limiter"] = limiter.connected ? "ok" : "degraded"
+      }
       const failed = results.filter(([, status]) => status === "failed").map(([name]) => name)
       if (failed.length > 0) {
         return yield* new ServiceUnavailable({
