@@ -129,4 +129,37 @@ describe("Stripe billing through the gateway and the worker", () => {
     const trial = await runtime.runPromise(Effect.flatMap(Ledger, (l) => l.trialBalance))
     assert.strictEqual([...trial.values()].reduce((a, b) => a + b, 0n), 0n)
   })
+
+  it("a refund whose charge has no metadata and a dispute naming its charge by id: the charge is retrieved, the credits move once", async () => {
+    const start = await available()
+    // two payments of 20.00 for 1000 credits each, whose metadata is on their payment intents only
+    const paidFor = { project_id: project, credits: "1000" }
+    const refundedCharge = stripe.createCharge({ amount: 2_000, metadata: paidFor, copyMetadataToCharge: false })
+    const disputedCharge = stripe.createCharge({ amount: 2_000, metadata: paidFor, copyMetadataToCharge: false })
+
+    const refund = stripe.createRefund(refundedCharge["id"] as string, { amount: 500 })
+    const refunded = stripe.signedEvent("charge.refunded", {
+      ...refundedCharge,
+      amount_refunded: 500,
+      refunds: { object: "list", data: [refund], has_more: false }
+    }, WEBHOOK_SECRET)
+    // Stripe sends `charge` and `payment_intent` as bare ids; half of the payment disputed
+    const dispute = { ...stripe.createDispute(disputedCharge["id"] as string), amount: 1_000 }
+    const disputed = stripe.signedEvent("charge.dispute.created", dispute, WEBHOOK_SECRET)
+    for (const signed of [refunded, disputed, refunded, disputed]) {
+      assert.strictEqual((await deliver(signed)).status, 200)
+    }
+    // refund: the purchase (1000) granted, a quarter (250) taken back; dispute: 1000 granted, half taken back
+    await until(async () => (await available()) >= start + 1_250)
+    assert.strictEqual(await available(), start + 1_250)
+    await new Promise((r) => setTimeout(r, 1_200))
+    assert.strictEqual(await available(), start + 1_250)
+    const retrieved = stripe.requests().filter((r) => r.method === "GET" && r.path.startsWith("/v1/charges/"))
+    assert.sameMembers([...new Set(retrieved.map((r) => r.path))], [
+      `/v1/charges/${refundedCharge["id"]}`,
+      `/v1/charges/${disputedCharge["id"]}`
+    ])
+    const trial = await runtime.runPromise(Effect.flatMap(Ledger, (l) => l.trialBalance))
+    assert.strictEqual([...trial.values()].reduce((a, b) => a + b, 0n), 0n)
+  })
 })
