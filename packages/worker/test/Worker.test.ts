@@ -6,7 +6,7 @@ import { Duration, Effect, Layer, Logger, LogLevel, Metric, Option, TestClock } 
 import { EventTranslator } from "../src/EventTranslator.js"
 import { processInbox, sweepGrants, sweepHolds, WorkerLive } from "../src/Worker.js"
 import { WorkerConfig } from "../src/WorkerConfig.js"
-import { holdsExpired, stepFailures } from "../src/WorkerMetrics.js"
+import { eventsDead, holdsExpired, stepFailures } from "../src/WorkerMetrics.js"
 import { checkoutCompleted } from "./support.js"
 
 const project = "demo-basic" as ProjectId
@@ -183,4 +183,34 @@ describe("worker steps", () => {
       assert.deepStrictEqual(yield* processInbox, [])
       assert.strictEqual(yield* available, 510)
     }).pipe(Effect.provide(Layer.merge(StackLive, EventTranslator.Sandbox))))
+
+  it.effect("an event that fails the configured number of attempts is parked as dead and counted", () => {
+    const DownLedger = Layer.effect(
+      Ledger,
+      Effect.map(
+        makeMemoryLedger,
+        (ledger) => Ledger.of({ ...ledger, grant: () => new LedgerUnavailable({ message: "connection refused" }) })
+      )
+    )
+    return Effect.gen(function*() {
+      const inbox = yield* BillingInbox
+      yield* inbox.store(checkoutCompleted("evt_cs_dead", {}), 0)
+      const deadBefore = yield* counter(eventsDead)
+      assert.deepStrictEqual(yield* processInbox, ["failed"])
+      yield* TestClock.adjust("31 seconds")
+      assert.deepStrictEqual(yield* processInbox, ["dead"])
+      yield* TestClock.adjust("1 hour")
+      assert.deepStrictEqual(yield* processInbox, [])
+      const dead = Option.getOrThrow(yield* inbox.get("evt_cs_dead" as EventId))
+      assert.deepStrictEqual([dead.status, dead.attempts, dead.lastError], ["dead", 2, "connection refused"])
+      assert.strictEqual((yield* counter(eventsDead)) - deadBefore, 1)
+    }).pipe(
+      Effect.provide(Layer.mergeAll(
+        Billing.Default.pipe(Layer.provideMerge(Layer.merge(MemoryStackLive, DownLedger))),
+        EventTranslator.Sandbox,
+        WorkerConfig.layer({ maxAttempts: 2 })
+      )),
+      Logger.withMinimumLogLevel(LogLevel.None)
+    )
+  })
 })
