@@ -190,13 +190,6 @@ export class Billing extends Effect.Service<Billing>()("@tollgate/core/Billing",
       return completed
     })
 
-    /**
-     * Applies a claimed event's actions in order and marks it. A ledger outage (or a translation that
-     * could not ask the provider) leaves it pending for a
-     * retry, which re-applies every action harmlessly (each is keyed by the provider's ids). A
-     * refusal is an answer, not an outage: it is logged, the other actions still apply, and the
-     * event is done, since retrying would get the same answer.
-     */
     /** Ends this attempt: retried later, or parked as dead when it was the last one allowed. */
     const failAttempt = Effect.fn("Billing.failAttempt")(
       function*(event: LeasedEvent, error: string, now: number, maxAttempts: number) {
@@ -218,9 +211,9 @@ export class Billing extends Effect.Service<Billing>()("@tollgate/core/Billing",
 
     /**
      * Applies a claimed event's actions in order and marks it. A ledger outage (or a translation that
-     * could not ask the provider) leaves it pending for a
-     * retry, which re-applies every action harmlessly (each is keyed by the provider's ids), until
-     * its last allowed attempt, which parks it as dead. A refusal is an answer, not an outage: it is
+     * could not ask the provider) leaves it pending for a retry, which re-applies every action
+     * harmlessly (each is keyed by the provider's ids), until its last allowed attempt, which parks
+     * it as dead. A refusal is an answer, not an outage: it is
      * logged, the other actions still apply, and the event is done, since retrying would get the same
      * answer. An event claimed more often than allowed (its workers died each time) is parked unapplied.
      */
