@@ -4,7 +4,7 @@
 import type { HttpServer } from "@effect/platform"
 import { HttpLayerRouter } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Billing, Gateway, KeyIssuer } from "@tollgate/core"
+import { Billing, Gateway, KeyIssuer, Subscriptions } from "@tollgate/core"
 import { Cause, Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import { makeProblem, problemResponse } from "./Problem.js"
@@ -49,8 +49,12 @@ export const ProblemFallback = HttpLayerRouter.middleware((app) =>
     })
   ), { global: true })
 
-/** The use cases over whatever stack provides the ports. */
-export const UseCasesLive = Layer.mergeAll(Gateway.Default, KeyIssuer.Default, Billing.Default)
+/** The use cases over whatever stack provides the ports; Billing applies plan changes through Subscriptions. */
+export const UseCasesLive = Layer.mergeAll(
+  Gateway.Default,
+  KeyIssuer.Default,
+  Billing.Default.pipe(Layer.provideMerge(Subscriptions.Default))
+)
 
 export interface GatewayServerOptions {
   readonly port: number

@@ -31,6 +31,7 @@ import {
   PgLedgerBatchedLive,
   PgLedgerLive,
   PgOutboxLive,
+  PgPlanChangeStoreLive,
   PgReconciliationStoreLive,
   PgUsageLogLive
 } from "@tollgate/adapters/postgres/index"
@@ -42,6 +43,7 @@ import type {
   KeyHasher,
   Ledger,
   Outbox,
+  PlanChangeStore,
   RateLimiter,
   ReconciliationStore,
   UsageLog
@@ -58,6 +60,7 @@ export type Ports =
   | KeyStore
   | Ledger
   | Outbox
+  | PlanChangeStore
   | ProjectStore
   | RateLimiter
   | ReconciliationStore
@@ -79,6 +82,7 @@ export const embeddedStack = (dataDir: string) =>
     // PGlite has one session: batching would only queue behind it
     PgLedgerLive,
     PgOutboxLive,
+    PgPlanChangeStoreLive,
     cachedProjects,
     PgUsageLogLive,
     PgReconciliationStoreLive,
@@ -99,6 +103,7 @@ export const postgresRedisStack = <E1, E2>(
     KeyCacheLive.pipe(Layer.provide(Layer.effect(KeyStore, makePgKeyStore))),
     PgLedgerBatchedLive,
     PgOutboxLive,
+    PgPlanChangeStoreLive,
     cachedProjects,
     PgUsageLogLive,
     PgReconciliationStoreLive,

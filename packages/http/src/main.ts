@@ -37,6 +37,9 @@ import {
   EventTranslator,
   OutboxDeliveryConfig,
   OutboxDeliveryEnvConfig,
+  PlanChangeLoopConfig,
+  PlanChangeLoopEnvConfig,
+  PlanChangeLoopLive,
   ReconcileConfig,
   ReconcileEnvConfig,
   ReconcileLive,
@@ -107,14 +110,15 @@ const DEMO_CREDITS = 1_000
 
 /**
  * The worker's loops beside the use cases, tuned by the `WORKER_*` variables: expiry sweeps and
- * billing events, outbox delivery with auto top-up (and the replay of stalled charges), and the
- * daily reconciliation.
+ * billing events, outbox delivery with auto top-up (and the replay of stalled charges), the
+ * daily reconciliation, and the due plan changes (`WORKER_PLAN_CHANGE_SWEEP_MS`).
  */
 const workerWith = <A, E, R>(useCases: Layer.Layer<A, E, R>) =>
   Layer.mergeAll(
     WorkerLive.pipe(Layer.provide(WorkerConfig.fromEnv)),
     AutoTopUpWorkerLive.pipe(Layer.provide(AutoTopUp.Default), Layer.provide(OutboxDeliveryConfig.fromEnv)),
-    ReconcileLive.pipe(Layer.provide(Reconciliation.Default), Layer.provide(ReconcileConfig.fromEnv))
+    ReconcileLive.pipe(Layer.provide(Reconciliation.Default), Layer.provide(ReconcileConfig.fromEnv)),
+    PlanChangeLoopLive.pipe(Layer.provide(PlanChangeLoopConfig.fromEnv))
   ).pipe(Layer.provideMerge(useCases))
 
 /**
@@ -291,7 +295,9 @@ const main = Effect.gen(function*() {
   const settings = yield* Settings
   // every other setting is read again by its layer; reading it here first makes a bad value stop
   // the process before anything connects
-  yield* Effect.all([WorkerEnvConfig, OutboxDeliveryEnvConfig, ReconcileEnvConfig], { discard: true })
+  yield* Effect.all([WorkerEnvConfig, OutboxDeliveryEnvConfig, ReconcileEnvConfig, PlanChangeLoopEnvConfig], {
+    discard: true
+  })
   if (Option.isSome(settings.databaseUrl) && Option.isSome(settings.stripeSecretKey)) yield* StripeConfig
   return yield* Option.match(settings.databaseUrl, {
     onNone: () => embedded(settings),

@@ -28,6 +28,7 @@ type Metadata = Schema.Schema.Type<typeof Metadata>
 const Amount = Schema.Int.pipe(Schema.nonNegative())
 
 const Envelope = Schema.Struct({
+  created: Schema.optional(Amount),
   data: Schema.Struct({
     object: Schema.Unknown,
     previous_attributes: Schema.optional(Schema.NullOr(Schema.Unknown))
@@ -90,6 +91,33 @@ const Invoice = Schema.Struct({
       period: Schema.optional(Schema.Struct({ end: Amount }))
     }))
   }))
+})
+
+/** A price as a subscription item carries it: operators name the plan in its `metadata.plan_id`. */
+const Price = Schema.Struct({
+  id: Schema.optional(Schema.String),
+  unit_amount: Schema.optional(Schema.NullOr(Schema.Number)),
+  metadata: Metadata
+})
+
+const SubscriptionItems = Schema.Struct({
+  data: Schema.Array(Schema.Struct({
+    price: Schema.optional(Schema.NullOr(Price)),
+    // since API version 2025-03-31 the period lives on each item
+    current_period_end: Schema.optional(Schema.NullOr(Amount))
+  }))
+})
+
+const Subscription = Schema.Struct({
+  id: Schema.NonEmptyString,
+  metadata: Metadata,
+  items: Schema.optional(Schema.NullOr(SubscriptionItems)),
+  plan: Schema.optional(Schema.NullOr(Schema.Struct({ metadata: Metadata }))),
+  current_period_end: Schema.optional(Schema.NullOr(Amount)),
+  cancel_at_period_end: Schema.optional(Schema.NullOr(Schema.Boolean)),
+  cancel_at: Schema.optional(Schema.NullOr(Amount)),
+  canceled_at: Schema.optional(Schema.NullOr(Amount)),
+  ended_at: Schema.optional(Schema.NullOr(Amount))
 })
 
 const decodeEnvelope = Schema.decodeUnknownOption(Envelope)
@@ -316,6 +344,67 @@ const invoicePaid = (event: IncomingEvent): ReadonlyArray<BillingAction> =>
     )
   )
 
+const decodePreviousItems = Schema.decodeUnknownOption(Schema.Struct({ items: SubscriptionItems }))
+
+const unitAmount = (items: typeof SubscriptionItems.Type | null | undefined): number | undefined => {
+  const amount = items?.data[0]?.price?.unit_amount
+  return typeof amount === "number" ? amount : undefined
+}
+
+/**
+ * A subscription event as a plan change. The project is the subscription's `metadata.project_id`;
+ * the plan is `metadata.plan_id` on its (first) item's price, else on the subscription (operators
+ * set one of them); without both the event is acknowledged and moves nothing. `version` is the
+ * event's `created` (seconds): Stripe's own order. A deletion, or an update that sets the
+ * subscription to cancel (`cancel_at_period_end`, `cancel_at`), is a cancellation at `ended_at` /
+ * `cancel_at` / the period's end; a deletion also ends the subscription, so no update of it counts
+ * after. Whether an update is an upgrade or a downgrade is decided by Billing from the plans'
+ * `priceCents`; `reason` here only reports what the prices in `previous_attributes` suggest.
+ */
+const subscriptionChanged = (event: IncomingEvent, kind: "created" | "updated" | "deleted") =>
+  Option.toArray(
+    Option.flatMap(decodeEnvelope(event.payload), (envelope) =>
+      Schema.decodeUnknownOption(Subscription)(envelope.data.object).pipe(
+        Option.flatMap((sub) => {
+          const item = sub.items?.data[0]
+          const version = envelope.created ?? Math.floor(event.createdAt / 1000)
+          const periodEnd = item?.current_period_end ?? sub.current_period_end ?? undefined
+          const cancelling = kind === "deleted" || sub.cancel_at_period_end === true || sub.cancel_at != null
+          const cancelAt = kind === "deleted"
+            ? sub.ended_at ?? sub.canceled_at ?? version
+            : sub.cancel_at ?? periodEnd
+          const effectiveAt = (cancelling ? cancelAt : kind === "created" ? version : periodEnd) ?? version
+          const previous = Option.flatMap(
+            Option.fromNullable(envelope.data.previous_attributes),
+            decodePreviousItems
+          ).pipe(Option.flatMap((p) =>
+            Option.fromNullable(unitAmount(p.items))
+          ))
+          const now = unitAmount(sub.items)
+          const reason = cancelling
+            ? "cancelled"
+            : kind === "created"
+            ? "created"
+            : Option.isSome(previous) && now !== undefined && now < previous.value
+            ? "downgraded"
+            : "upgraded"
+          const planId = metadataValue("plan_id", item?.price?.metadata, sub.metadata, sub.plan?.metadata)
+          const projectId = metadataValue("project_id", sub.metadata)
+          if (planId === undefined || projectId === undefined) return Option.none()
+          return decodeAction({
+            _tag: "PlanChanged",
+            projectId,
+            planId,
+            subscriptionId: sub.id,
+            effectiveAt: effectiveAt * 1000,
+            version,
+            reason,
+            ended: kind === "deleted"
+          })
+        })
+      ))
+  )
+
 /** The types whose actions depend on what their charge paid for. */
 const chargeEventTypes: ReadonlySet<string> = new Set([
   "charge.refunded",
@@ -386,6 +475,12 @@ export const stripeTranslate = (event: IncomingEvent): ReadonlyArray<BillingActi
       return disputed(event, true)
     case "invoice.paid":
       return invoicePaid(event)
+    case "customer.subscription.created":
+      return subscriptionChanged(event, "created")
+    case "customer.subscription.updated":
+      return subscriptionChanged(event, "updated")
+    case "customer.subscription.deleted":
+      return subscriptionChanged(event, "deleted")
     default:
       return []
   }

@@ -1,6 +1,7 @@
 export * from "./AutoTopUpLoop.js"
 export * from "./EventTranslator.js"
 export * from "./OutboxDelivery.js"
+export * from "./PlanChangeLoop.js"
 export * from "./Reconcile.js"
 export * from "./SandboxTranslate.js"
 export * from "./StripeTranslate.js"

@@ -38,6 +38,48 @@ export const invoice = (overrides: Fields) =>
   resource("invoice", { status: "paid", billing_reason: "subscription_cycle", ...overrides })
 
 /**
+ * A subscription as Stripe sends it in `customer.subscription.*` events (API reference shape; the
+ * fixtures file has none): one item whose price names the plan in `metadata.plan_id`, the period on
+ * the item (API versions from 2025-03-31) and on the subscription (older ones).
+ */
+export const subscription = (
+  overrides: Fields & { readonly planId?: string; readonly unitAmount?: number; readonly periodEnd?: number } = {}
+): Fields => {
+  const { periodEnd = 1_724_632_454, planId, unitAmount = 2000, ...fields } = overrides
+  return {
+    id: "sub_1",
+    object: "subscription",
+    status: "active",
+    customer: "cus_1",
+    cancel_at_period_end: false,
+    cancel_at: null,
+    canceled_at: null,
+    ended_at: null,
+    current_period_start: periodEnd - 2_592_000,
+    current_period_end: periodEnd,
+    metadata: {},
+    items: {
+      object: "list",
+      data: [{
+        id: "si_1",
+        object: "subscription_item",
+        quantity: 1,
+        current_period_start: periodEnd - 2_592_000,
+        current_period_end: periodEnd,
+        price: {
+          id: `price_${planId ?? "none"}`,
+          object: "price",
+          unit_amount: unitAmount,
+          recurring: { interval: "month" },
+          metadata: planId === undefined ? {} : { plan_id: planId }
+        }
+      }]
+    },
+    ...fields
+  }
+}
+
+/**
  * A webhook event around `object`, as the receiver stores it: Stripe's event id, type and
  * `created` (seconds; stored in milliseconds), and `previous_attributes` for updates.
  */

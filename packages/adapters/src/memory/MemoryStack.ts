@@ -6,6 +6,7 @@ import { MemoryCatalogLive } from "./MemoryCatalog.js"
 import { MemoryKeyStoreLive } from "./MemoryKeyStore.js"
 import { MemoryLedgerLive } from "./MemoryLedger.js"
 import { MemoryOutboxLive } from "./MemoryOutbox.js"
+import { MemoryPlanChangeStoreLive } from "./MemoryPlanChangeStore.js"
 import { MemoryProjectStoreLive } from "./MemoryProjectStore.js"
 import { MemoryRateLimiterLive } from "./MemoryRateLimiter.js"
 import { MemoryReconciliationStoreLive } from "./MemoryReconciliationStore.js"
@@ -19,6 +20,7 @@ export const MemoryStackLive = Layer.mergeAll(
   MemoryKeyStoreLive,
   MemoryLedgerLive,
   MemoryOutboxLive,
+  MemoryPlanChangeStoreLive,
   MemoryProjectStoreLive,
   MemoryRateLimiterLive,
   MemoryReconciliationStoreLive,

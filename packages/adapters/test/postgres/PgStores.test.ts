@@ -7,6 +7,7 @@ import {
   Catalog,
   KeyStore,
   Outbox,
+  PlanChangeStore,
   ProjectStore,
   UsageLog,
   UsageRecord
@@ -17,6 +18,7 @@ import { makePgBillingInbox } from "../../src/postgres/PgBillingInbox.js"
 import { makePgCatalog } from "../../src/postgres/PgCatalog.js"
 import { makePgKeyStore } from "../../src/postgres/PgKeyStore.js"
 import { makePgOutbox } from "../../src/postgres/PgOutbox.js"
+import { makePgPlanChangeStore } from "../../src/postgres/PgPlanChangeStore.js"
 import { makePgProjectStore } from "../../src/postgres/PgProjectStore.js"
 import { makePgUsageLog } from "../../src/postgres/PgUsageLog.js"
 import { autoTopUpStoreContract } from "../contracts/AutoTopUpStoreContract.js"
@@ -25,6 +27,7 @@ import { catalogContract } from "../contracts/CatalogContract.js"
 import { unique } from "../contracts/fixtures.js"
 import { keyStoreContract } from "../contracts/KeyStoreContract.js"
 import { outboxContract } from "../contracts/OutboxContract.js"
+import { planChangeStoreContract } from "../contracts/PlanChangeStoreContract.js"
 import { projectStoreContract } from "../contracts/ProjectStoreContract.js"
 import { usageLogContract } from "../contracts/UsageLogContract.js"
 import type { TestDatabase } from "../support/Databases.js"
@@ -42,6 +45,7 @@ const contracts = (name: string, db: TestDatabase<unknown>) => {
   billingInboxContract(name, db.perTest(BillingInbox, makePgBillingInbox))
   outboxContract(name, db.perTest(Outbox, makePgOutbox))
   autoTopUpStoreContract(name, db.perTest(AutoTopUpStore, makePgAutoTopUpStore))
+  planChangeStoreContract(name, db.perTest(PlanChangeStore, makePgPlanChangeStore))
 }
 
 /** What the contracts cannot see: the database session's settings must not change a result. */

@@ -3,12 +3,14 @@ import { fundingAccount } from "../domain/Account.js"
 import { Credits, EpochMillis } from "../domain/Credits.js"
 import type { GrantSource } from "../domain/Grant.js"
 import type { IdempotencyKey } from "../domain/Ids.js"
-import { ProjectId } from "../domain/Ids.js"
+import { PlanId, ProjectId } from "../domain/Ids.js"
 import type { IncomingEvent } from "../ports/BillingInbox.js"
 import { BillingInbox } from "../ports/BillingInbox.js"
 import { Ledger } from "../ports/Ledger.js"
+import { PlanChangeReason } from "../ports/PlanChangeStore.js"
 import { ProjectStore } from "../ports/ProjectStore.js"
 import { dependencyUnavailable, ProjectNotFound } from "./Refusals.js"
+import { Subscriptions } from "./Subscriptions.js"
 
 const PositiveCredits = Credits.pipe(Schema.positive())
 
@@ -23,6 +25,23 @@ export const CreditsReversed = Schema.TaggedStruct("CreditsReversed", {
   reason: Schema.String
 })
 export type CreditsReversed = typeof CreditsReversed.Type
+
+/**
+ * A subscription event: the project's subscription is now on `planId` (or, `cancelled`, ends at
+ * `effectiveAt`). `version` is the event's own time (Stripe's `created`, seconds), which orders a
+ * project's events whatever their arrival; `ended` marks the subscription's deletion. Where the
+ * project ends up is decided from all its distinct events (`resolvePlan` in `Subscriptions`).
+ */
+export const PlanChanged = Schema.TaggedStruct("PlanChanged", {
+  projectId: ProjectId,
+  planId: PlanId,
+  subscriptionId: Schema.NonEmptyString,
+  effectiveAt: EpochMillis,
+  version: Schema.Int.pipe(Schema.nonNegative()),
+  reason: PlanChangeReason,
+  ended: Schema.optionalWith(Schema.Boolean, { default: () => false })
+})
+export type PlanChanged = typeof PlanChanged.Type
 
 /**
  * What a provider event means for the ledger, whatever the provider. Each carries the
@@ -43,7 +62,8 @@ export const BillingAction = Schema.Union(
     invoiceId: Schema.NonEmptyString
   }),
   CreditsReversed,
-  Schema.TaggedStruct("CreditsReinstated", { reversal: CreditsReversed })
+  Schema.TaggedStruct("CreditsReinstated", { reversal: CreditsReversed }),
+  PlanChanged
 )
 export type BillingAction = typeof BillingAction.Type
 
@@ -117,6 +137,8 @@ export class Billing extends Effect.Service<Billing>()("@tollgate/core/Billing",
     const ledger = yield* Ledger
     const inbox = yield* BillingInbox
     const projects = yield* ProjectStore
+    // plan changes need their own store: a process wired without it acknowledges them unapplied
+    const subscriptions = yield* Effect.serviceOption(Subscriptions)
 
     const grantCredits = Effect.fn("Billing.grantCredits")(function*(request: GrantCreditsRequest) {
       const project = yield* projects.get(request.projectId).pipe(Effect.mapError(unavailable("project_store")))
@@ -175,6 +197,14 @@ export class Billing extends Effect.Service<Billing>()("@tollgate/core/Billing",
             source: "purchase",
             reason: `reinstated: ${action.reversal.reason}`
           })
+        }
+        case "PlanChanged": {
+          if (Option.isNone(subscriptions)) {
+            yield* Effect.logWarning("plan change not applied: no subscription store here", action.projectId)
+            return false
+          }
+          const { _tag, projectId, ...change } = action
+          return yield* subscriptions.value.apply(projectId, change)
         }
       }
     })
@@ -243,7 +273,7 @@ export class Billing extends Effect.Service<Billing>()("@tollgate/core/Billing",
       for (const action of actions) {
         const applied = yield* Effect.either(applyAction(action))
         if (applied._tag === "Right") continue
-        if (applied.left._tag === "LedgerUnavailable") {
+        if (applied.left._tag === "LedgerUnavailable" || applied.left._tag === "PlanChangeUnavailable") {
           return yield* failAttempt(event, applied.left.message, now, maxAttempts)
         }
         refused = true
