@@ -17,7 +17,7 @@ import { FileSystem, HttpServer } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { sandboxPaymentProviderLayer } from "@tollgate/adapters/memory/index"
 import { StripeConfig, StripePaymentProviderLive } from "@tollgate/adapters/stripe/index"
-import type { Credits, IdempotencyKey, ProjectId } from "@tollgate/core"
+import type { Credits, IdempotencyKey, PlanId, ProjectId } from "@tollgate/core"
 import {
   ApiKeyFormat,
   AutoTopUp,
@@ -25,6 +25,7 @@ import {
   demoContributor,
   demoDataset,
   demoRoutes,
+  FreePlan,
   KeyIssuer,
   KeyStore,
   Ledger,
@@ -81,7 +82,8 @@ const Settings = Config.all({
   stripeWebhookSecret: Config.option(Config.redacted("STRIPE_WEBHOOK_SECRET")),
   stripeSecretKey: Config.option(Config.redacted("STRIPE_SECRET_KEY")),
   demoUpstreamPort: Config.port("TOLLGATE_DEMO_UPSTREAM_PORT").pipe(Config.withDefault(4000)),
-  runWorker: Config.boolean("TOLLGATE_WORKER").pipe(Config.withDefault(true))
+  runWorker: Config.boolean("TOLLGATE_WORKER").pipe(Config.withDefault(true)),
+  freePlanId: Config.string("TOLLGATE_FREE_PLAN").pipe(Config.withDefault("free"))
 })
 type Settings = Config.Config.Success<typeof Settings>
 
@@ -182,6 +184,7 @@ const embedded = (settings: Settings) =>
         )),
         Layer.provideMerge(settings.runWorker ? workerWith(UseCasesLive) : UseCasesLive),
         Layer.provideMerge(Layer.mergeAll(
+          Layer.succeed(FreePlan, { planId: settings.freePlanId as PlanId }),
           EventTranslator.Sandbox,
           sandboxPaymentProviderLayer({ baseUrl: publicUrl })
         )),
@@ -273,7 +276,8 @@ const production = (settings: Settings, databaseUrl: string) =>
         Layer.provideMerge(EventTranslator.Stripe.pipe(
           Layer.provideMerge(
             Option.isSome(settings.stripeSecretKey) ? StripePaymentProviderLive : PaymentsNotConfigured
-          )
+          ),
+          Layer.merge(Layer.succeed(FreePlan, { planId: settings.freePlanId as PlanId }))
         )),
         Layer.provideMerge(productionStack)
       )

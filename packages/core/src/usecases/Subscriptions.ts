@@ -7,7 +7,7 @@ import type { PendingPlanChange, PlanChangeState, SubscriptionChange } from "../
 import { PlanChangeStore } from "../ports/PlanChangeStore.js"
 import { ProjectStore } from "../ports/ProjectStore.js"
 
-/** The plan a cancelled subscription leaves its project on. */
+/** The plan a cancelled subscription leaves its project on (read when `Subscriptions` is built). */
 export class FreePlan extends Context.Reference<FreePlan>()("@tollgate/core/FreePlan", {
   defaultValue: () => ({ planId: "free" as PlanId })
 }) {}
@@ -107,6 +107,7 @@ export class Subscriptions extends Effect.Service<Subscriptions>()("@tollgate/co
     const store = yield* PlanChangeStore
     const projects = yield* ProjectStore
     const catalog = yield* Catalog
+    const { planId: freePlanId } = yield* FreePlan
 
     const unavailable = (e: { readonly message: string }) => new PlanChangeUnavailable({ message: e.message })
 
@@ -139,14 +140,7 @@ export class Subscriptions extends Effect.Service<Subscriptions>()("@tollgate/co
         return false
       }
       const state = yield* store.record(projectId, project.value.planId, change).pipe(Effect.mapError(unavailable))
-      const { freePlanId, plans } = yield* FreePlan.pipe(
-        Effect.flatMap(({ planId }) =>
-          Effect.map(
-            latestPlans([state.basePlanId, planId, ...state.changes.map((c) => c.planId)]),
-            (plans) => ({ freePlanId: planId, plans })
-          )
-        )
-      )
+      const plans = yield* latestPlans([state.basePlanId, freePlanId, ...state.changes.map((c) => c.planId)])
       const resolved = resolvePlan(state, (id) => plans.get(id)?.priceCents, freePlanId, yield* Clock.currentTimeMillis)
       yield* store.setPending(projectId, resolved.pending).pipe(Effect.mapError(unavailable))
       yield* moveTo(project.value, plans.get(resolved.planId))
