@@ -110,6 +110,7 @@ const SubscriptionItems = Schema.Struct({
 
 const Subscription = Schema.Struct({
   id: Schema.NonEmptyString,
+  status: Schema.optional(Schema.String),
   metadata: Metadata,
   items: Schema.optional(Schema.NullOr(SubscriptionItems)),
   plan: Schema.optional(Schema.NullOr(Schema.Struct({ metadata: Metadata }))),
@@ -360,11 +361,16 @@ const unitAmount = (items: typeof SubscriptionItems.Type | null | undefined): nu
  * `cancel_at` / the period's end; a deletion also ends the subscription, so no update of it counts
  * after. Whether an update is an upgrade or a downgrade is decided by Billing from the plans'
  * `priceCents`; `reason` here only reports what the prices in `previous_attributes` suggest.
+ * A subscription still waiting for its first payment (`incomplete`, or `incomplete_expired` when it
+ * never came) buys no plan: its events move nothing, and the update that makes it `active` does.
  */
 const subscriptionChanged = (event: IncomingEvent, kind: "created" | "updated" | "deleted") =>
   Option.toArray(
     Option.flatMap(decodeEnvelope(event.payload), (envelope) =>
       Schema.decodeUnknownOption(Subscription)(envelope.data.object).pipe(
+        Option.filter((sub) =>
+          sub.status !== "incomplete" && sub.status !== "incomplete_expired"
+        ),
         Option.flatMap((sub) => {
           const item = sub.items?.data[0]
           const version = envelope.created ?? Math.floor(event.createdAt / 1000)
@@ -377,9 +383,7 @@ const subscriptionChanged = (event: IncomingEvent, kind: "created" | "updated" |
           const previous = Option.flatMap(
             Option.fromNullable(envelope.data.previous_attributes),
             decodePreviousItems
-          ).pipe(Option.flatMap((p) =>
-            Option.fromNullable(unitAmount(p.items))
-          ))
+          ).pipe(Option.flatMap((p) => Option.fromNullable(unitAmount(p.items))))
           const now = unitAmount(sub.items)
           const reason = cancelling
             ? "cancelled"

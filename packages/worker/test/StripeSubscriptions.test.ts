@@ -81,6 +81,22 @@ describe("stripeTranslate: subscriptions", () => {
     ])
   })
 
+  it("a subscription waiting for its first payment moves nothing until it is active", () => {
+    for (const status of ["incomplete", "incomplete_expired"]) {
+      const sub = subscription({ planId: "pro", metadata: owned, periodEnd, status })
+      assert.deepStrictEqual(stripeTranslate(stripeEvent("evt_c", "customer.subscription.created", sub)), [], status)
+    }
+    const active = stripeEvent(
+      "evt_u",
+      "customer.subscription.updated",
+      subscription({ planId: "pro", metadata: owned, periodEnd }),
+      { created: T0, previous: { status: "incomplete" } }
+    )
+    assert.deepStrictEqual(stripeTranslate(active), [
+      changed({ effectiveAt: periodEnd * 1000, reason: "upgraded" })
+    ])
+  })
+
   it("without a project or a plan in the metadata, a subscription event moves nothing", () => {
     for (
       const type of ["customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted"]
