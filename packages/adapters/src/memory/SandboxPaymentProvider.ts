@@ -1,11 +1,14 @@
 import type {
+  BillingPortalRequest,
   ChargeOutcome,
   Credits,
   EpochMillis,
   OffSessionCharge,
+  PlanId,
   ProjectId,
   ProviderRecord,
   ProviderWindow,
+  SubscriptionCheckout,
   TopUpCheckout
 } from "@tollgate/core"
 import { Fingerprint, PaymentProvider, PaymentProviderError } from "@tollgate/core"
@@ -19,6 +22,18 @@ export interface SandboxCheckoutSession {
   readonly credits: Credits
   readonly amountCents: number
   readonly saveCard: boolean
+  readonly idempotencyKey: string
+}
+
+/**
+ * A subscription checkout the sandbox opened. It is only recorded: no sandbox page serves it
+ * and nothing subscribes the project (that takes the provider's subscription events).
+ */
+export interface SandboxSubscriptionSession {
+  readonly sessionId: string
+  readonly url: string
+  readonly projectId: ProjectId
+  readonly planId: PlanId
   readonly idempotencyKey: string
 }
 
@@ -38,6 +53,8 @@ export class SandboxPaymentControl extends Context.Tag("@tollgate/adapters/Sandb
     readonly session: (sessionId: string) => Effect.Effect<Option.Option<SandboxCheckoutSession>>
     /** Every session opened, oldest first. */
     readonly sessions: () => Effect.Effect<ReadonlyArray<SandboxCheckoutSession>>
+    /** Every subscription checkout opened (one per idempotency key), oldest first. */
+    readonly subscriptionSessions: () => Effect.Effect<ReadonlyArray<SandboxSubscriptionSession>>
     /** Every off-session charge attempt (one per idempotency key), oldest first. */
     readonly charges: () => Effect.Effect<ReadonlyArray<SandboxCharge>>
     /** From now on, off-session charges for the project need the customer (as a card asking for 3-D Secure would). */
@@ -69,6 +86,10 @@ export const makeSandboxPaymentProvider = (options: SandboxPaymentProviderOption
     const baseUrl = (options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")
     const sessions = new Map<string, SandboxCheckoutSession>()
     const checkoutByKey = new Map<string, { readonly fingerprint: string; readonly session: SandboxCheckoutSession }>()
+    const subscriptionByKey = new Map<
+      string,
+      { readonly fingerprint: string; readonly session: SandboxSubscriptionSession }
+    >()
     const charges: Array<SandboxCharge> = []
     const chargeByKey = new Map<string, { readonly fingerprint: string; readonly charge: SandboxCharge }>()
     const customerRequired = new Set<ProjectId>()
@@ -126,6 +147,38 @@ export const makeSandboxPaymentProvider = (options: SandboxPaymentProviderOption
       }
     )
 
+    const createSubscriptionCheckout = Effect.fn("SandboxPaymentProvider.createSubscriptionCheckout")(
+      function*(request: SubscriptionCheckout) {
+        if (request.idempotencyKey.length === 0) {
+          return yield* new PaymentProviderError({ message: "sandbox: an idempotency key is required" })
+        }
+        const fingerprint = Fingerprint.fingerprint("subscription", request)
+        const prior = subscriptionByKey.get(request.idempotencyKey)
+        if (prior !== undefined) {
+          if (prior.fingerprint !== fingerprint) return yield* reused(request.idempotencyKey)
+          return { sessionId: prior.session.sessionId, url: prior.session.url }
+        }
+        const sessionId = `sbx_cs_sub_${run}_${++sessionCount}`
+        const session: SandboxSubscriptionSession = {
+          sessionId,
+          // the path style of a top-up's page; no page is served for a subscription
+          url: `${baseUrl}/sandbox/checkout/${sessionId}`,
+          projectId: request.projectId,
+          planId: request.planId,
+          idempotencyKey: request.idempotencyKey
+        }
+        subscriptionByKey.set(request.idempotencyKey, { fingerprint, session })
+        return { sessionId, url: session.url }
+      }
+    )
+
+    const createBillingPortal = (request: BillingPortalRequest) =>
+      Effect.succeed({
+        url: `${baseUrl}/sandbox/billing-portal/${encodeURIComponent(request.projectId)}?return_url=${
+          encodeURIComponent(request.returnUrl)
+        }`
+      })
+
     const chargeOffSession = Effect.fn("SandboxPaymentProvider.chargeOffSession")(function*(request: OffSessionCharge) {
       const invalid = validate(request)
       if (Option.isSome(invalid)) return yield* invalid.value
@@ -167,6 +220,8 @@ export const makeSandboxPaymentProvider = (options: SandboxPaymentProviderOption
       name: "sandbox",
       createTopUpCheckout,
       chargeOffSession,
+      createSubscriptionCheckout,
+      createBillingPortal,
       listPayments: (window) => within(payments, window),
       listRefunds: (window) => within(refunds, window),
       listDisputes: (window) => within(disputes, window),
@@ -185,6 +240,7 @@ export const makeSandboxPaymentProvider = (options: SandboxPaymentProviderOption
     const control = SandboxPaymentControl.of({
       session: (sessionId) => Effect.sync(() => Option.fromNullable(sessions.get(sessionId))),
       sessions: () => Effect.sync(() => [...sessions.values()]),
+      subscriptionSessions: () => Effect.sync(() => [...subscriptionByKey.values()].map((entry) => entry.session)),
       charges: () => Effect.sync(() => [...charges]),
       requireCustomerFor: (projectId) => Effect.sync(() => void customerRequired.add(projectId)),
       completeCheckout: (sessionId) =>

@@ -1,10 +1,12 @@
 import type {
+  BillingPortalRequest,
   ChargeOutcome,
   EpochMillis,
   OffSessionCharge,
   ProviderCharge,
   ProviderRecord,
   ProviderWindow,
+  SubscriptionCheckout,
   TopUpCheckout
 } from "@tollgate/core"
 import { Credits, PaymentProvider, PaymentProviderError, ProjectId } from "@tollgate/core"
@@ -190,10 +192,72 @@ export const makeStripePaymentProvider = (options: StripePaymentProviderOptions)
       }
     )
 
+    /** The plan's active Price: the one whose lookup key is the plan id. */
+    const priceFor = (planId: string) =>
+      callOrFail("prices.list", () =>
+        client.prices.list({ lookup_keys: [planId], active: true, limit: 1 }, requestOptions)).pipe(
+          Effect.flatMap((result) =>
+            result.data[0] === undefined
+              ? Effect.fail(new PaymentProviderError({ message: `stripe: no Stripe price has lookup key ${planId}` }))
+              : Effect.succeed(result.data[0].id)
+          )
+        )
+
+    const createSubscriptionCheckout = Effect.fn("StripePaymentProvider.createSubscriptionCheckout")(
+      function*(request: SubscriptionCheckout) {
+        if (request.idempotencyKey.length === 0 || request.idempotencyKey.length > 200) {
+          return yield* new PaymentProviderError({
+            message: "stripe: an idempotency key of 1 to 200 characters is required"
+          })
+        }
+        const price = yield* priceFor(request.planId)
+        const customer = Option.getOrThrow(yield* customerFor(request.projectId, true))
+        // the worker reads the plan and project from the subscription's metadata
+        const metadata = { project_id: request.projectId, plan_id: request.planId }
+        const session = yield* callOrFail("checkout.sessions.create", () =>
+          client.checkout.sessions.create(
+            {
+              mode: "subscription",
+              customer,
+              client_reference_id: request.projectId,
+              line_items: [{ price, quantity: 1 }],
+              metadata,
+              subscription_data: { metadata },
+              success_url: options.successUrl,
+              cancel_url: options.cancelUrl
+            },
+            { ...requestOptions, idempotencyKey: `subscription_checkout:${request.idempotencyKey}` }
+          ))
+        if (session.url === null) {
+          return yield* new PaymentProviderError({ message: `stripe: checkout session ${session.id} has no URL` })
+        }
+        return { sessionId: session.id, url: session.url }
+      }
+    )
+
+    const createBillingPortal = Effect.fn("StripePaymentProvider.createBillingPortal")(
+      function*(request: BillingPortalRequest) {
+        const customer = yield* customerFor(request.projectId, false)
+        if (Option.isNone(customer)) {
+          return yield* new PaymentProviderError({
+            message: `stripe: project ${request.projectId} has no billing account yet`
+          })
+        }
+        const session = yield* callOrFail("billingPortal.sessions.create", () =>
+          client.billingPortal.sessions.create(
+            { customer: customer.value, return_url: request.returnUrl },
+            requestOptions
+          ))
+        return { url: session.url }
+      }
+    )
+
     const chargeOffSession = Effect.fn("StripePaymentProvider.chargeOffSession")(
       function*(request: OffSessionCharge) {
         const problem = invalid(request)
-        if (Option.isSome(problem)) return yield* new PaymentProviderError({ message: `stripe: ${problem.value}` })
+        if (Option.isSome(problem)) {
+          return yield* new PaymentProviderError({ message: `stripe: ${problem.value}` })
+        }
         const customer = yield* customerFor(request.projectId, false)
         if (Option.isNone(customer)) {
           return { status: "requires_customer", paymentId: undefined, reason: "no_customer" } satisfies ChargeOutcome
@@ -277,9 +341,13 @@ export const makeStripePaymentProvider = (options: StripePaymentProviderOptions)
                 starting_after: cursor
               }
             ))
-          for (const item of result.data) all.push(item)
+          for (const item of result.data) {
+            all.push(item)
+          }
           const last = result.data.at(-1)
-          if (!result.has_more || last === undefined) return all
+          if (!result.has_more || last === undefined) {
+            return all
+          }
           after = last.id
         }
       })
@@ -291,7 +359,8 @@ export const makeStripePaymentProvider = (options: StripePaymentProviderOptions)
       const charges = yield* listAll(
         "charges.list",
         window,
-        (params) => client.charges.list(params, requestOptions)
+        (params) =>
+          client.charges.list(params, requestOptions)
       )
       return charges.map((charge): ProviderRecord => ({
         id: charge.id,
@@ -381,7 +450,9 @@ export const makeStripePaymentProvider = (options: StripePaymentProviderOptions)
       listPayments,
       listRefunds,
       listDisputes,
-      retrieveCharge
+      retrieveCharge,
+      createSubscriptionCheckout,
+      createBillingPortal
     })
   })
 

@@ -76,6 +76,9 @@ const positiveInt = (params: Json, name: string): number => {
   }
   return n
 }
+/** Numbers as the form encoding would carry them. */
+const stringified = (object: Json): Json =>
+  Object.fromEntries(Object.entries(object).map(([k, v]) => [k, typeof v === "number" ? String(v) : v]))
 const stringMap = (value: unknown): Record<string, string> =>
   typeof value === "object" && value !== null ? { ...(value as Record<string, string>) } : {}
 
@@ -110,6 +113,12 @@ export interface StripeServer {
     object: Json,
     secret: string
   ) => { readonly event: Json; readonly payload: string; readonly signature: string }
+  /** A recurring Price (active unless said), optionally with a lookup key, as an operator makes one. */
+  readonly createPrice: (options: {
+    readonly lookupKey?: string
+    readonly unitAmount?: number
+    readonly active?: boolean
+  }) => Json
   readonly customers: () => ReadonlyArray<Json>
   readonly checkoutSession: (id: string) => Json | undefined
   /** Every request seen, in order: method, path and idempotency key. */
@@ -130,6 +139,7 @@ export const startStripeServer = async (options: { readonly apiKey?: string } = 
   const charges = new Map<string, Json>()
   const refunds = new Map<string, Json>()
   const disputes = new Map<string, Json>()
+  const prices = new Map<string, Json>()
   const offSessionFailures = new Map<string, OffSessionFailure>()
   const idempotent = new Map<string, { fingerprint: string; status: number; body: string }>()
   const log: Array<{ method: string; path: string; idempotencyKey: string | undefined }> = []
@@ -280,6 +290,18 @@ export const startStripeServer = async (options: { readonly apiKey?: string } = 
     }],
     ["GET", /^\/v1\/customers\/([^/]+)$/, ([, id]) => customers.get(id!) ?? missing("customer", id!)],
     ["GET", /^\/v1\/customers$/, (_, __, url) => list(url, customers.values())],
+    ["GET", /^\/v1\/prices$/, (_, __, url) => {
+      const query = parseForm(url.search.slice(1))
+      const lookupKeys = Array.isArray(query["lookup_keys"]) ? (query["lookup_keys"] as Array<string>) : undefined
+      const active = query["active"] === undefined ? undefined : query["active"] === "true"
+      return list(
+        url,
+        [...prices.values()].filter((p) =>
+          (lookupKeys === undefined || lookupKeys.includes(p["lookup_key"] as string)) &&
+          (active === undefined || p["active"] === active)
+        )
+      )
+    }],
     ["GET", /^\/v1\/payment_methods$/, (_, __, url) => {
       const customer = url.searchParams.get("customer")
       const type = url.searchParams.get("type")
@@ -292,13 +314,35 @@ export const startStripeServer = async (options: { readonly apiKey?: string } = 
     }],
     ["POST", /^\/v1\/checkout\/sessions$/, (_, params) => {
       const mode = required(params, "mode")
+      if (mode !== "payment" && mode !== "subscription") {
+        fail(400, "invalid_request_error", `Invalid mode: ${mode}`, { param: "mode" })
+      }
       const lineItems = Array.isArray(params["line_items"]) ? (params["line_items"] as Array<Json>) : []
       if (lineItems.length === 0) return required(params, "line_items")
-      const amount = lineItems.reduce((sum, item) => {
-        const price = (item["price_data"] ?? {}) as Json
-        return sum + positiveInt(price, "unit_amount") * Number(item["quantity"] ?? 1)
-      }, 0)
-      const currency = required((lineItems[0]!["price_data"] ?? {}) as Json, "currency")
+      // a line is a saved Price (by id) or inline price_data; subscriptions take recurring Prices only
+      const priceOf = (item: Json): Json => {
+        if (typeof item["price"] === "string") {
+          const price = prices.get(item["price"]) ?? missing("price", item["price"])
+          if (price["active"] !== true) fail(400, "invalid_request_error", `The price ${price["id"]} is not active.`)
+          return price
+        }
+        if (mode === "subscription") {
+          return fail(400, "invalid_request_error", "Subscription mode needs a recurring price.", {
+            param: "line_items"
+          })
+        }
+        return (item["price_data"] ?? {}) as Json
+      }
+      const amount = lineItems.reduce(
+        (sum, item) => sum + positiveInt(stringified(priceOf(item)), "unit_amount") * Number(item["quantity"] ?? 1),
+        0
+      )
+      const currency = required(priceOf(lineItems[0]!), "currency")
+      if (mode === "payment" && params["subscription_data"] !== undefined) {
+        fail(400, "invalid_request_error", "subscription_data is only for subscription mode.", {
+          param: "subscription_data"
+        })
+      }
       const customer = params["customer"]
       if (typeof customer === "string" && !customers.has(customer)) missing("customer", customer)
       const id = newId("cs_test")
@@ -316,6 +360,13 @@ export const startStripeServer = async (options: { readonly apiKey?: string } = 
         customer: customer ?? null,
         client_reference_id: params["client_reference_id"] ?? null,
         metadata: stringMap(params["metadata"]),
+        subscription_data: mode === "subscription"
+          ? { metadata: stringMap((params["subscription_data"] as Json | undefined)?.["metadata"]) }
+          : undefined,
+        line_items: lineItems.map((item) => ({
+          price: item["price"] ?? null,
+          quantity: Number(item["quantity"] ?? 1)
+        })),
         success_url: required(params, "success_url"),
         cancel_url: params["cancel_url"] ?? null,
         payment_intent: null,
@@ -553,6 +604,24 @@ export const startStripeServer = async (options: { readonly apiKey?: string } = 
       }
       const payload = JSON.stringify(event)
       return { event, payload, signature: signer.webhooks.generateTestHeaderString({ payload, secret }) }
+    },
+    createPrice: (o) => {
+      const price = stamp({
+        id: newId("price"),
+        object: "price",
+        active: o.active ?? true,
+        created: now(),
+        currency: "usd",
+        livemode: false,
+        lookup_key: o.lookupKey ?? null,
+        metadata: {},
+        product: newId("prod"),
+        recurring: { interval: "month", interval_count: 1, usage_type: "licensed" },
+        type: "recurring",
+        unit_amount: o.unitAmount ?? 2_900
+      })
+      prices.set(price["id"] as string, price)
+      return price
     },
     customers: () => [...customers.values()],
     checkoutSession: (id) => sessions.get(id)?.session,

@@ -1,7 +1,7 @@
 import type { Effect, Option } from "effect"
 import { Context, Schema } from "effect"
 import type { Credits, EpochMillis } from "../domain/Credits.js"
-import type { ProjectId } from "../domain/Ids.js"
+import type { PlanId, ProjectId } from "../domain/Ids.js"
 
 export class PaymentProviderError extends Schema.TaggedError<PaymentProviderError>()("PaymentProviderError", {
   message: Schema.String
@@ -14,6 +14,20 @@ export interface TopUpCheckout {
   readonly idempotencyKey: string
   /** Save the card for off-session top-ups. */
   readonly saveCard: boolean
+}
+
+/** A subscription to a plan, paid through the provider's own checkout. */
+export interface SubscriptionCheckout {
+  readonly projectId: ProjectId
+  readonly planId: PlanId
+  readonly idempotencyKey: string
+}
+
+/** Where the project's customer manages its subscription and payment methods. */
+export interface BillingPortalRequest {
+  readonly projectId: ProjectId
+  /** Where the portal sends the customer back. */
+  readonly returnUrl: string
 }
 
 export interface OffSessionCharge {
@@ -87,4 +101,15 @@ export class PaymentProvider extends Context.Tag("@tollgate/core/PaymentProvider
   readonly retrieveCharge?: (
     chargeId: string
   ) => Effect.Effect<Option.Option<ProviderCharge>, PaymentProviderError>
+  /**
+   * A checkout that subscribes the project to a plan; the plan changes only when the provider's
+   * subscription events say so. Optional: a provider without it sells no subscriptions.
+   */
+  readonly createSubscriptionCheckout?: (
+    request: SubscriptionCheckout
+  ) => Effect.Effect<{ readonly sessionId: string; readonly url: string }, PaymentProviderError>
+  /** The provider's customer portal for the project. Optional. */
+  readonly createBillingPortal?: (
+    request: BillingPortalRequest
+  ) => Effect.Effect<{ readonly url: string }, PaymentProviderError>
 }>() {}

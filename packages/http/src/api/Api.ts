@@ -10,6 +10,7 @@ import { OperationsApi } from "./operations/Api.js"
 import { InternalErrorProblem, ProblemDocument, problemTitles } from "./Problems.js"
 import { AdminProjectsApi } from "./projects/Api.js"
 import { AdminReconciliationsApi } from "./reconciliation/Api.js"
+import { SubscriptionApi } from "./subscription/Api.js"
 import { AdminUsageApi, UsageApi } from "./usage/Api.js"
 import { WebhooksApi } from "./webhooks/Api.js"
 
@@ -80,6 +81,7 @@ const pruneUnreferencedSchemas = (spec: Record<string, any>) => {
 export class ManagementApi extends HttpApi.make("tollgate")
   .add(AccountApi)
   .add(AutoTopUpApi)
+  .add(SubscriptionApi)
   .add(UsageApi)
   .add(KeysApi)
   .add(AdminProjectsApi)

@@ -37,6 +37,7 @@ import { OperationsLive } from "./operations/Http.js"
 import { ProblemResponses } from "./ProblemResponses.js"
 import { AdminProjectsLive } from "./projects/Http.js"
 import { AdminReconciliationsLive } from "./reconciliation/Http.js"
+import { SubscriptionLive } from "./subscription/Http.js"
 import { AdminUsageLive, UsageLive } from "./usage/Http.js"
 import { WebhooksLive } from "./webhooks/Http.js"
 import type { WebhookSecrets } from "./WebhookSecrets.js"
@@ -49,6 +50,7 @@ export { ManagementApi }
 const Handlers = Layer.mergeAll(
   AccountLive,
   AutoTopUpLive,
+  SubscriptionLive,
   UsageLive,
   KeysLive,
   AdminProjectsLive,

@@ -84,6 +84,11 @@ const samplesFor = (f: Effect.Effect.Success<typeof walkFixtures>): Record<strin
     "GET /v1/project": { path: "/v1/project", options: key },
     "GET /v1/ledger": { path: "/v1/ledger?limit=5", options: key },
     "POST /v1/topups": { path: "/v1/topups", options: { ...key, json: { credits: 100 } } },
+    "POST /v1/subscription": { path: "/v1/subscription", options: { ...key, json: { planId: "pro" } } },
+    "POST /v1/billing-portal": {
+      path: "/v1/billing-portal",
+      options: { ...key, json: { returnUrl: "https://example.com/account" } }
+    },
     "GET /v1/earnings": { path: "/v1/earnings", options: key },
     "GET /v1/auto-top-up": { path: "/v1/auto-top-up", options: key },
     "PUT /v1/auto-top-up": {

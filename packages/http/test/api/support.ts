@@ -4,9 +4,19 @@
  */
 import { HttpClient, HttpClientRequest, HttpLayerRouter } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
+import type { SandboxPaymentControl } from "@tollgate/adapters"
 import { makeMemoryCatalog, MemoryStackLive, sandboxPaymentProviderLayer } from "@tollgate/adapters"
 import type { Credits, IdempotencyKey, ProjectId } from "@tollgate/core"
-import { Billing, Catalog, CatalogUnavailable, Gateway, KeyIssuer, Ledger, seedDemoCatalog } from "@tollgate/core"
+import {
+  Billing,
+  Catalog,
+  CatalogUnavailable,
+  Gateway,
+  KeyIssuer,
+  Ledger,
+  PaymentProvider,
+  seedDemoCatalog
+} from "@tollgate/core"
 import { Clock, Context, Effect, Layer, Option, Redacted } from "effect"
 import Stripe from "stripe"
 import { AdminToken } from "../../src/api/AdminToken.js"
@@ -64,21 +74,35 @@ const CatalogListingDown = Layer.effect(
   )
 )
 
-const useCases = (catalogDown: boolean) =>
+/** The sandbox without its optional subscription methods: a provider that sells no subscriptions. */
+const sandboxWithoutSubscriptions = Layer.effectContext(
+  Effect.map(Effect.context<PaymentProvider | SandboxPaymentControl>(), (context) => {
+    const { createBillingPortal: _portal, createSubscriptionCheckout: _checkout, ...provider } = Context.get(
+      context,
+      PaymentProvider
+    )
+    return Context.add(context, PaymentProvider, PaymentProvider.of(provider))
+  })
+).pipe(Layer.provide(sandboxPaymentProviderLayer()))
+
+const useCases = (catalogDown: boolean, subscriptions: boolean) =>
   Layer.mergeAll(Gateway.Default, KeyIssuer.Default, Billing.Default).pipe(
     Layer.provideMerge(
       Layer.mergeAll(
         catalogDown ? Layer.merge(MemoryStackLive, CatalogListingDown) : MemoryStackLive,
-        sandboxPaymentProviderLayer()
+        subscriptions ? sandboxPaymentProviderLayer() : sandboxWithoutSubscriptions
       )
     )
   )
 
 /**
  * A fresh server and fresh stores; `stripe: false` leaves the Stripe webhook unconfigured,
- * `catalogDown: true` makes the catalog's listing fail.
+ * `catalogDown: true` makes the catalog's listing fail, `subscriptions: false` takes the sandbox's
+ * subscription checkout and billing portal away.
  */
-export const makeTestServer = (options: { readonly stripe?: boolean; readonly catalogDown?: boolean } = {}) =>
+export const makeTestServer = (
+  options: { readonly stripe?: boolean; readonly catalogDown?: boolean; readonly subscriptions?: boolean } = {}
+) =>
   HttpLayerRouter.serve(ManagementApiRoutes, { disableLogger: true, disableListenLog: true }).pipe(
     Layer.provide(Layer.mergeAll(
       AdminToken.layer(Redacted.make(ADMIN_TOKEN)),
@@ -89,7 +113,7 @@ export const makeTestServer = (options: { readonly stripe?: boolean; readonly ca
       BillingSettings.layer({ creditPriceCents: 2, minTopUpCredits: 10, maxTopUpCredits: 100_000 })
     )),
     Layer.provideMerge(FixturesLive),
-    Layer.provideMerge(useCases(options.catalogDown === true)),
+    Layer.provideMerge(useCases(options.catalogDown === true, options.subscriptions !== false)),
     Layer.provideMerge(NodeHttpServer.layerTest)
   )
 
