@@ -15,7 +15,6 @@
  */
 import { FileSystem, HttpServer } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { sandboxPaymentProviderLayer } from "@tollgate/adapters/memory/index"
 import { StripeConfig, StripePaymentProviderLive } from "@tollgate/adapters/stripe/index"
 import type { Credits, IdempotencyKey, PlanId, ProjectId } from "@tollgate/core"
 import {
@@ -59,6 +58,7 @@ import { applyConfigFile, decodeConfigFile, loadConfigFile } from "./config/Conf
 import { startDemoUpstream } from "./demo/DemoUpstream.js"
 import { gatewayServer, serverUrl, UseCasesLive } from "./GatewayServer.js"
 import { CheckoutReturnRoutes } from "./sandbox/CheckoutReturnPages.js"
+import { sandboxWithChargeEvents } from "./sandbox/SandboxChargeEvents.js"
 import { SandboxCheckoutRoutes } from "./sandbox/SandboxCheckout.js"
 import { embeddedStack, productionStack } from "./Stack.js"
 
@@ -186,7 +186,7 @@ const embedded = (settings: Settings) =>
         Layer.provideMerge(Layer.mergeAll(
           Layer.succeed(FreePlan, { planId: settings.freePlanId as PlanId }),
           EventTranslator.Sandbox,
-          sandboxPaymentProviderLayer({ baseUrl: publicUrl })
+          sandboxWithChargeEvents({ baseUrl: publicUrl })
         )),
         Layer.provideMerge(embeddedStack(join(dataDir, "db")))
       )

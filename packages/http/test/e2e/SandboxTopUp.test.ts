@@ -5,9 +5,9 @@
  */
 import { HttpServer } from "@effect/platform"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { sandboxPaymentProviderLayer } from "@tollgate/adapters/memory/index"
 import type { ProjectId } from "@tollgate/core"
-import { KeyIssuer, Ledger, seedDemoCatalog } from "@tollgate/core"
+import type { Credits } from "@tollgate/core"
+import { KeyIssuer, Ledger, PaymentProvider, seedDemoCatalog } from "@tollgate/core"
 import { EventTranslator, WorkerLive } from "@tollgate/worker"
 import { Effect, Layer, ManagedRuntime, Option, Redacted } from "effect"
 import { AdminToken } from "../../src/api/AdminToken.js"
@@ -15,6 +15,7 @@ import { BillingSettings } from "../../src/api/BillingSettings.js"
 import { ManagementApiRoutes } from "../../src/api/ManagementApi.js"
 import { WebhookSecrets } from "../../src/api/WebhookSecrets.js"
 import { gatewayServer, serverUrl, UseCasesLive } from "../../src/GatewayServer.js"
+import { sandboxWithChargeEvents } from "../../src/sandbox/SandboxChargeEvents.js"
 import { SandboxCheckoutRoutes } from "../../src/sandbox/SandboxCheckout.js"
 import { memoryStack } from "../../src/Stack.js"
 
@@ -35,7 +36,7 @@ describe("sandbox top-up through the webhook path", () => {
           BillingSettings.layer()
         )),
         Layer.provideMerge(WorkerLive.pipe(Layer.provideMerge(UseCasesLive))),
-        Layer.provideMerge(Layer.mergeAll(EventTranslator.Sandbox, sandboxPaymentProviderLayer())),
+        Layer.provideMerge(Layer.mergeAll(EventTranslator.Sandbox, sandboxWithChargeEvents())),
         Layer.provideMerge(memoryStack)
       )
     )
@@ -80,6 +81,23 @@ describe("sandbox top-up through the webhook path", () => {
     assert.strictEqual(await available(), 500)
     const trial = await runtime.runPromise(Effect.flatMap(Ledger, (l) => l.trialBalance))
     assert.strictEqual([...trial.values()].reduce((a, b) => a + b, 0n), 0n)
+  })
+
+  it("a sandbox off-session charge (an auto top-up) is credited from its event, once however often it is replayed", async () => {
+    const before = await available()
+    const charge = (key: string) =>
+      runtime.runPromise(
+        Effect.flatMap(PaymentProvider, (p) =>
+          p.chargeOffSession({ projectId: project, credits: 300 as Credits, amountCents: 300, idempotencyKey: key }))
+      )
+    const first = await charge("autotopup:demo-basic:1")
+    assert.strictEqual(first.status, "succeeded")
+    // a crashed worker's replay asks again under the same key
+    assert.deepStrictEqual(await charge("autotopup:demo-basic:1"), first)
+    const deadline = Date.now() + 10_000
+    while (await available() < before + 300 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    await new Promise((r) => setTimeout(r, 1_200))
+    assert.strictEqual(await available(), before + 300)
   })
 
   it("an unknown checkout is a 404 problem", async () => {
