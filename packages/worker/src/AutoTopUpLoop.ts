@@ -1,6 +1,7 @@
 import { AutoTopUp } from "@tollgate/core"
 import { Clock, Context, Duration, Effect, Layer } from "effect"
-import { everyInterval, OutboxDeliveryLive } from "./OutboxDelivery.js"
+import { everyInterval } from "./Loop.js"
+import { OutboxDeliveryLive } from "./OutboxDelivery.js"
 
 export interface AutoTopUpLoopOptions {
   /** How often attempts left in flight are looked for. */

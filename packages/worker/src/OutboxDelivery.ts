@@ -1,8 +1,9 @@
 import type { OutboxMessage } from "@tollgate/core"
 import { AutoTopUp, AutoTopUpStore, Outbox } from "@tollgate/core"
-import { Cause, Clock, Config, Context, Duration, Effect, Either, Layer, Metric, Schedule } from "effect"
+import { Clock, Config, Context, Duration, Effect, Either, Layer } from "effect"
 import { createHmac, timingSafeEqual } from "node:crypto"
-import { stepFailures } from "./WorkerMetrics.js"
+import { everyInterval } from "./Loop.js"
+import { positiveInteger } from "./WorkerConfig.js"
 
 /** The header a notification's signature travels in. */
 export const signatureHeader = "Tollgate-Signature"
@@ -54,12 +55,6 @@ export const defaultOutboxDeliveryOptions: OutboxDeliveryOptions = {
   requestTimeoutMs: 10_000,
   creditPriceCents: 1
 }
-
-const positiveInteger = (name: string, max: number, fallback: number) =>
-  Config.integer(name).pipe(
-    Config.validate({ message: `Expected an integer from 1 to ${max}`, validation: (n) => n >= 1 && n <= max }),
-    Config.withDefault(fallback)
-  )
 
 /**
  * `WORKER_OUTBOX_POLL_MS` (default 1000), `WORKER_OUTBOX_MAX_ATTEMPTS` (10),
@@ -197,19 +192,6 @@ export const deliverOutbox = Effect.gen(function*() {
       )
     ), { concurrency: 8 })
 }).pipe(Effect.withSpan("Worker.deliverOutbox"))
-
-/** Runs `effect` now and then every `interval`; a failure or defect is logged and counted, never fatal. */
-export const everyInterval = <A, E, R>(step: string, effect: Effect.Effect<A, E, R>, interval: Duration.Duration) =>
-  effect.pipe(
-    Effect.catchAllCause((cause) =>
-      Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.gen(function*() {
-        yield* Metric.increment(Metric.tagged(stepFailures, "step", step))
-        yield* Effect.logError(`worker step ${step} failed; next try in ${Duration.format(interval)}`, cause)
-      })
-    ),
-    Effect.repeat(Schedule.spaced(interval)),
-    Effect.annotateLogs("worker.step", step)
-  )
 
 /**
  * The outbox delivery loop, forked for the life of the layer. Several may run over one store: a

@@ -1,6 +1,7 @@
 import { Subscriptions } from "@tollgate/core"
 import { Config, Context, Duration, Effect, Layer } from "effect"
-import { everyInterval } from "./OutboxDelivery.js"
+import { everyInterval } from "./Loop.js"
+import { millis } from "./WorkerConfig.js"
 
 export interface PlanChangeLoopOptions {
   /** How often due plan changes (downgrades and cancellations at their period's end) are applied. */
@@ -15,14 +16,7 @@ export const defaultPlanChangeLoopOptions: PlanChangeLoopOptions = {
 
 /** `WORKER_PLAN_CHANGE_SWEEP_MS` (default 60000). */
 export const PlanChangeLoopEnvConfig: Config.Config<PlanChangeLoopOptions> = Config.all({
-  interval: Config.integer("PLAN_CHANGE_SWEEP_MS").pipe(
-    Config.validate({
-      message: "Expected an integer from 1 to 86400000",
-      validation: (n) => n >= 1 && n <= 86_400_000
-    }),
-    Config.withDefault(Duration.toMillis(defaultPlanChangeLoopOptions.interval)),
-    Config.map(Duration.millis)
-  ),
+  interval: millis("PLAN_CHANGE_SWEEP_MS", defaultPlanChangeLoopOptions.interval),
   batchLimit: Config.succeed(defaultPlanChangeLoopOptions.batchLimit)
 }).pipe(Config.nested("WORKER"))
 

@@ -1,9 +1,10 @@
 import type { EventOutcome } from "@tollgate/core"
 import { Billing, Ledger } from "@tollgate/core"
-import { Cause, Clock, Duration, Effect, Layer, Metric, Schedule } from "effect"
+import { Clock, Duration, Effect, Layer, Metric } from "effect"
 import { EventTranslator } from "./EventTranslator.js"
+import { everyInterval } from "./Loop.js"
 import { WorkerConfig } from "./WorkerConfig.js"
-import { eventsDead, eventsProcessed, grantsExpired, holdsExpired, stepFailures } from "./WorkerMetrics.js"
+import { eventsDead, eventsProcessed, grantsExpired, holdsExpired } from "./WorkerMetrics.js"
 
 /** Expires the pending holds past their deadline now, returning their credit to the wallets. */
 export const sweepHolds = Effect.gen(function*() {
@@ -42,23 +43,6 @@ export const processInbox = Effect.gen(function*() {
 }).pipe(Effect.withSpan("Worker.processInbox"))
 
 /**
- * Runs `step` now and then every `interval` for as long as the scope lives. A failed step (an
- * outage) or even a defect is logged and counted, and the step runs again at the next interval:
- * a forked loop that died would stop expiring holds without anyone noticing.
- */
-const every = <A, E, R>(step: string, effect: Effect.Effect<A, E, R>, interval: Duration.Duration) =>
-  effect.pipe(
-    Effect.catchAllCause((cause) =>
-      Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.gen(function*() {
-        yield* Metric.increment(Metric.tagged(stepFailures, "step", step))
-        yield* Effect.logError(`worker step ${step} failed; next try in ${Duration.format(interval)}`, cause)
-      })
-    ),
-    Effect.repeat(Schedule.spaced(interval)),
-    Effect.annotateLogs("worker.step", step)
-  )
-
-/**
  * The worker process's loops: hold expiry, lot expiry and billing-event processing, each forked
  * for the life of the layer. Several workers may run over one store: expiries are idempotent and
  * the inbox hands each event to one claimant at a time. Intervals come from `WorkerConfig`.
@@ -70,9 +54,9 @@ export const WorkerLive: Layer.Layer<never, never, Ledger | Billing | EventTrans
     const drainInbox = processInbox.pipe(
       Effect.repeat({ while: (outcomes) => outcomes.length >= config.batchLimit })
     )
-    yield* Effect.forkScoped(every("sweep_holds", sweepHolds, config.holdSweepInterval))
-    yield* Effect.forkScoped(every("sweep_grants", sweepGrants, config.grantSweepInterval))
-    yield* Effect.forkScoped(every("process_inbox", drainInbox, config.inboxPollInterval))
+    yield* Effect.forkScoped(everyInterval("sweep_holds", sweepHolds, config.holdSweepInterval))
+    yield* Effect.forkScoped(everyInterval("sweep_grants", sweepGrants, config.grantSweepInterval))
+    yield* Effect.forkScoped(everyInterval("process_inbox", drainInbox, config.inboxPollInterval))
     yield* Effect.logInfo("worker started", {
       holdSweepInterval: Duration.format(config.holdSweepInterval),
       grantSweepInterval: Duration.format(config.grantSweepInterval),

@@ -25,13 +25,15 @@ export const defaultWorkerOptions: WorkerOptions = {
   maxAttempts: 10
 }
 
-const positiveInteger = (name: string, max: number, fallback: number) =>
+/** An integer setting from 1 to `max`, `fallback` when unset; a bad value fails naming the variable. */
+export const positiveInteger = (name: string, max: number, fallback: number) =>
   Config.integer(name).pipe(
     Config.validate({ message: `Expected an integer from 1 to ${max}`, validation: (n) => n >= 1 && n <= max }),
     Config.withDefault(fallback)
   )
 
-const millis = (name: string, fallback: Duration.Duration) =>
+/** A duration setting in milliseconds, from 1 ms to one day. */
+export const millis = (name: string, fallback: Duration.Duration) =>
   positiveInteger(name, 86_400_000, Duration.toMillis(fallback)).pipe(Config.map(Duration.millis))
 
 /**
