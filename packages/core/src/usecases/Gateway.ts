@@ -217,8 +217,14 @@ export class Gateway extends Effect.Service<Gateway>()("@tollgate/core/Gateway",
         dataset = found.value
       }
 
-      const plans = yield* catalog.listPlans.pipe(Effect.mapError(unavailable("catalog")))
-      const entitlement = Entitlement.entitle(plan, route.value.category, plans)
+      // the catalogue is only needed for the upsell, so an entitled call does not read it
+      const entitlement = plan.allowedCategories.includes(route.value.category)
+        ? Entitlement.Entitlement.Allowed()
+        : Entitlement.entitle(
+          plan,
+          route.value.category,
+          yield* catalog.listPlans.pipe(Effect.mapError(unavailable("catalog")))
+        )
       if (entitlement._tag === "NotEntitled") {
         return yield* refuse(
           new NotEntitled({

@@ -246,7 +246,7 @@ export const makeMeteredProxy = Effect.gen(function*() {
       Effect.suspend(() => {
         if (settled) return Effect.succeed(undefined)
         settled = true
-        return Effect.map(settle(ticket, call), (s) => s)
+        return settle(ticket, call)
       })
 
     const exchange = Effect.gen(function*() {
