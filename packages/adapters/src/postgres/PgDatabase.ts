@@ -2,6 +2,7 @@ import { NodeContext } from "@effect/platform-node"
 import type { SqlClient } from "@effect/sql"
 import { PgClient, PgMigrator } from "@effect/sql-pg"
 import type { SqlError } from "@effect/sql/SqlError"
+import { UrlProtocol } from "@tollgate/core"
 import type { ConfigError } from "effect"
 import { Config, Effect, Layer, Redacted } from "effect"
 import { migrations } from "./migrations/index.js"
@@ -9,14 +10,7 @@ import { migrations } from "./migrations/index.js"
 /** The table where the migrator records which migrations have run. */
 export const migrationsTable = "tollgate_migrations"
 
-const isPostgresUrl = (url: string): boolean => {
-  try {
-    const { protocol } = new URL(url)
-    return protocol === "postgres:" || protocol === "postgresql:"
-  } catch {
-    return false
-  }
-}
+const isPostgresUrl = UrlProtocol.hasProtocol("postgres:", "postgresql:")
 
 /**
  * `DATABASE_URL` (secret: it may carry a password) and `DATABASE_MAX_CONNECTIONS` (default 10).

@@ -1,13 +1,7 @@
+import { UrlProtocol } from "@tollgate/core"
 import { Config, Redacted } from "effect"
 
-const isRedisUrl = (url: string): boolean => {
-  try {
-    const { protocol } = new URL(url)
-    return protocol === "redis:" || protocol === "rediss:"
-  } catch {
-    return false
-  }
-}
+const isRedisUrl = UrlProtocol.hasProtocol("redis:", "rediss:")
 
 /**
  * `REDIS_URL` (secret: it may carry a password), `REDIS_KEY_PREFIX` (default `tollgate:`, put

@@ -1,15 +1,9 @@
+import { UrlProtocol } from "@tollgate/core"
 import { Config, Option, Redacted } from "effect"
 
 const isSecretKey = (key: string): boolean => /^(sk|rk)_(test|live)_[A-Za-z0-9]+$/.test(key)
 
-const isHttpUrl = (url: string): boolean => {
-  try {
-    const { protocol } = new URL(url)
-    return protocol === "http:" || protocol === "https:"
-  } catch {
-    return false
-  }
-}
+const isHttpUrl = UrlProtocol.isHttpUrl
 
 /**
  * `STRIPE_SECRET_KEY` (a secret or restricted key, `sk_…` / `rk_…`), `STRIPE_CURRENCY` (default

@@ -1,6 +1,6 @@
 /** The caller's auto top-up settings and the endpoint its notifications are POSTed to. */
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
-import { AutoTopUpSettings, Credits } from "@tollgate/core"
+import { AutoTopUpSettings, Credits, UrlProtocol } from "@tollgate/core"
 import { Schema } from "effect"
 import { ApiKeyAuthentication } from "../Authentication.js"
 import { BadRequestProblem, ServiceUnavailableProblem } from "../Problems.js"
@@ -32,14 +32,7 @@ export const AutoTopUpView = Schema.Struct({
   notificationUrl: Schema.optional(Schema.String)
 }).annotations({ identifier: "AutoTopUp" })
 
-const isHttpUrl = (url: string): boolean => {
-  try {
-    const { protocol } = new URL(url)
-    return protocol === "https:" || protocol === "http:"
-  } catch {
-    return false
-  }
-}
+const isHttpUrl = UrlProtocol.isHttpUrl
 
 export const NotificationEndpointRequest = Schema.Struct({
   url: Schema.NonEmptyTrimmedString.pipe(

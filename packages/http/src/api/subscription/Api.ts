@@ -1,19 +1,12 @@
 /** The caller's subscription: a checkout to subscribe to a plan, and the provider's billing portal. */
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
-import { PlanId } from "@tollgate/core"
+import { PlanId, UrlProtocol } from "@tollgate/core"
 import { Schema } from "effect"
 import { ApiKeyAuthentication } from "../Authentication.js"
 import { OptionalIdempotencyKey } from "../Params.js"
 import { BadGatewayProblem, BadRequestProblem, ServiceUnavailableProblem } from "../Problems.js"
 
-const isHttpUrl = (url: string): boolean => {
-  try {
-    const { protocol } = new URL(url)
-    return protocol === "http:" || protocol === "https:"
-  } catch {
-    return false
-  }
-}
+const isHttpUrl = UrlProtocol.isHttpUrl
 
 export const SubscriptionRequest = Schema.Struct({
   planId: PlanId.annotations({ description: "A public plan of the catalog", examples: ["pro" as PlanId] })
