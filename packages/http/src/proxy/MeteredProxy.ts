@@ -306,6 +306,8 @@ export const makeMeteredProxy = Effect.gen(function*() {
       if (settled_._tag === "Left") {
         // the ledger did not answer: the hold is left to expire, so the caller is not charged,
         // and the upstream's answer is not handed out for free
+        // destroying an undici body emits an AbortError: without a listener it would be uncaught
+        response.body.once("error", () => undefined)
         response.body.destroy()
         yield* release
         const { headers: extra, problem } = refusalProblem(settled_.left)
