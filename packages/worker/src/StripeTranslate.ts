@@ -193,9 +193,19 @@ const purchase = (paid: Paid): Option.Option<BillingAction> =>
     paymentId: paid.paymentId
   })
 
-/** None when the share rounds down to nothing. */
-const reversal = (paid: Paid, credits: number, reversalId: string, reason: string) =>
-  decodeReversal({ _tag: "CreditsReversed", projectId: paid.projectId, credits, reversalId, reason })
+/**
+ * None when the share rounds down to nothing. A refund names the payment it refunds, so credit of
+ * it already spent is reclaimed from the calls' payees; a dispute only holds credit back.
+ */
+const reversal = (paid: Paid, credits: number, reversalId: string, reason: string, refund = false) =>
+  decodeReversal({
+    _tag: "CreditsReversed",
+    projectId: paid.projectId,
+    credits,
+    reversalId,
+    reason,
+    ...(refund ? { paymentId: paid.paymentId } : {})
+  })
 
 const somes = (...options: ReadonlyArray<Option.Option<BillingAction>>): ReadonlyArray<BillingAction> =>
   Arr.getSomes(options)
@@ -246,7 +256,8 @@ const chargeRefunded = (event: IncomingEvent): ReadonlyArray<BillingAction> =>
                 paid,
                 share(paid.credits, refund.amount, paid.amount),
                 `refund:${refund.id}`,
-                `refund ${refund.id} of ${paid.paymentId}`
+                `refund ${refund.id} of ${paid.paymentId}`,
+                true
               )
             )
           return somes(purchase(paid), ...reversals)
@@ -260,7 +271,13 @@ const chargeRefunded = (event: IncomingEvent): ReadonlyArray<BillingAction> =>
         const credits = share(paid.credits, to, paid.amount) - share(paid.credits, from, paid.amount)
         return somes(
           purchase(paid),
-          reversal(paid, credits, `refund:${charge.id}:${to}`, `refund of ${to} on ${charge.id} (${paid.paymentId})`)
+          reversal(
+            paid,
+            credits,
+            `refund:${charge.id}:${to}`,
+            `refund of ${to} on ${charge.id} (${paid.paymentId})`,
+            true
+          )
         )
       }
     }

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { MemoryStackLive, SandboxPaymentProviderLive } from "@tollgate/adapters"
 import type { BillingAction, Credits, EventId, IdempotencyKey, ProjectId } from "@tollgate/core"
-import { Billing, fundingAccount, Ledger, revenueAccount } from "@tollgate/core"
+import { Billing, earningsAccount, fundingAccount, Ledger, revenueAccount } from "@tollgate/core"
 import { Effect, Layer } from "effect"
 import { EventTranslator } from "../src/EventTranslator.js"
 import { stripeTranslate } from "../src/StripeTranslate.js"
@@ -17,12 +17,13 @@ const purchased = (paymentId: string, credits = 1000): BillingAction => ({
   paymentId
 })
 
-const reversed = (reversalId: string, credits: number, reason: string) => ({
+const reversed = (reversalId: string, credits: number, reason: string, paymentId?: string) => ({
   _tag: "CreditsReversed" as const,
   projectId: project,
   credits: credits as Credits,
   reversalId,
-  reason
+  reason,
+  ...(paymentId === undefined ? {} : { paymentId })
 })
 
 /** A paid charge of 20.00 for 1000 credits, as the checkout's `payment_intent_data.metadata` marks it. */
@@ -86,8 +87,8 @@ describe("stripeTranslate", () => {
     )
     assert.deepStrictEqual(actions, [
       purchased("pi_1"),
-      reversed("refund:re_2", 499, "refund re_2 of pi_1"),
-      reversed("refund:re_1", 250, "refund re_1 of pi_1")
+      reversed("refund:re_2", 499, "refund re_2 of pi_1", "pi_1"),
+      reversed("refund:re_1", 250, "refund re_1 of pi_1", "pi_1")
     ])
   })
 
@@ -99,7 +100,7 @@ describe("stripeTranslate", () => {
     })
     assert.deepStrictEqual(stripeTranslate(stripeEvent("evt_r", "charge.refunded", onIntent)), [
       purchased("pi_1"),
-      reversed("refund:re_1", 1000, "refund re_1 of pi_1")
+      reversed("refund:re_1", 1000, "refund re_1 of pi_1", "pi_1")
     ])
     // a charge that does not say what it bought moves nothing
     assert.deepStrictEqual(
@@ -316,5 +317,51 @@ describe("Stripe events in the ledger", () => {
       )
       assert.deepStrictEqual(yield* apply(refunded, checkoutEvent), ["applied", "applied"])
       assert.strictEqual(yield* wallet, 500)
+    }).pipe(Effect.provide(StackLive)))
+
+  it.effect("a refund of credit already spent reclaims the shares its calls paid; a dispute only holds credit back", () =>
+    Effect.gen(function*() {
+      const ledger = yield* Ledger
+      const contributor = earningsAccount("prj_maps" as ProjectId)
+      yield* apply(checkoutEvent)
+      // 800 of the 1000 credits spent on calls: a quarter to the dataset's contributor
+      const held = yield* ledger.hold({
+        idempotencyKey: "call" as IdempotencyKey,
+        projectId: project,
+        amount: 800 as Credits,
+        expiresAt: 3_600_000
+      })
+      yield* ledger.capture({
+        idempotencyKey: "call:capture" as IdempotencyKey,
+        holdId: held.hold.id,
+        amount: 800 as Credits,
+        payees: [
+          { account: contributor, amount: 200 as Credits },
+          { account: revenueAccount, amount: 600 as Credits }
+        ]
+      })
+      // half the payment refunded: 200 from the wallet, then 300 of the 800 spent, in proportion
+      const half = (id: string, amount: number) =>
+        stripeEvent(
+          id,
+          "charge.refunded",
+          paidCharge({ refunds: { object: "list", has_more: false, data: [refund({ id: `re_${id}`, amount })] } })
+        )
+      yield* apply(half("a", 1000))
+      assert.strictEqual(yield* wallet, 0)
+      assert.deepStrictEqual(
+        [yield* ledger.accountBalance(contributor), yield* ledger.accountBalance(revenueAccount)],
+        [200n - 75n, 600n - 225n]
+      )
+      // a dispute of the rest finds nothing in the wallet and reclaims nothing
+      yield* apply(disputeEvent("evt_dc", "charge.dispute.created", "needs_response"))
+      assert.strictEqual(yield* ledger.accountBalance(contributor), 125n)
+      // the other half refunded: everything spent is reclaimed
+      yield* apply(half("b", 1000))
+      assert.deepStrictEqual(
+        [yield* ledger.accountBalance(contributor), yield* ledger.accountBalance(revenueAccount)],
+        [0n, 0n]
+      )
+      assert.strictEqual(yield* ledger.accountBalance(fundingAccount), 0n)
     }).pipe(Effect.provide(StackLive)))
 })

@@ -35,6 +35,7 @@ import {
   isBalanced,
   Ledger,
   LedgerValidation,
+  Reclaim,
   sourceAccount,
   Transaction,
   walletAccount
@@ -55,6 +56,9 @@ export const makeMemoryLedger = Effect.sync(() => {
   const holds = new Map<HoldId, Hold>()
   const pendingOf = new Map<ProjectId, number>()
   const journal = new Map<ProjectId, Array<Transaction>>()
+  const transactions = new Map<TransactionId, Transaction>()
+  /** Per lot: what refunds already reclaimed from the payees of its spending. */
+  const reclaimedOf = new Map<GrantId, Reclaim.Reclaimed>()
   const balances = new Map<AccountId, bigint>()
   const remembered = new Map<
     IdempotencyKey,
@@ -95,6 +99,7 @@ export const makeMemoryLedger = Effect.sync(() => {
     const list = journal.get(projectId) ?? []
     list.push(transaction)
     journal.set(projectId, list)
+    transactions.set(transaction.id, transaction)
     return transaction
   }
 
@@ -252,6 +257,29 @@ export const makeMemoryLedger = Effect.sync(() => {
         }))
     )
 
+  /** The calls captured against a project's holds, with who each paid (its capture's credit legs). */
+  const capturedCalls = function*(projectId: ProjectId): Generator<Reclaim.CapturedCall> {
+    for (const held of holds.values()) {
+      if (held.projectId !== projectId || held.status !== "captured" || held.transactionId === undefined) continue
+      const payees = transactions.get(held.transactionId)!.entries.filter((e) => e.amount > 0)
+      yield { allocations: held.allocations, captured: held.captured ?? 0, payees }
+    }
+  }
+
+  /**
+   * What a refund of the project's grant under `key` takes back from payees when the wallet was
+   * `shortfall` short.
+   */
+  const reclaimFor = (projectId: ProjectId, key: IdempotencyKey | undefined, shortfall: number): Reclaim.Reclaim => {
+    const prior = key === undefined || shortfall === 0 ? undefined : remembered.get(key)?.outcome
+    const lot = prior === undefined || Either.isLeft(prior) ? undefined : (prior.right as Partial<GrantResult>).grant
+    if (lot === undefined || lot.projectId !== projectId) return { covered: 0, legs: [] }
+    const before = reclaimedOf.get(lot.id) ?? Reclaim.nothingReclaimed
+    const result = Reclaim.reclaim(Reclaim.lotSpending(lot.id, capturedCalls(lot.projectId)), before, shortfall)
+    if (result.covered > 0) reclaimedOf.set(lot.id, Reclaim.add(before, result))
+    return result
+  }
+
   const withdraw = (request: WithdrawRequest) =>
     atomically((now) =>
       idempotent("withdraw", request, (): Outcome<WithdrawResult, InvalidLedgerRequest | InsufficientCredit> => {
@@ -262,15 +290,26 @@ export const makeMemoryLedger = Effect.sync(() => {
         if (Option.isNone(allocations)) return insufficient(request, projectLots, now)
         for (const a of allocations.value) adjustLot(a, -a.amount)
         const withdrawn = DrawDown.sumAllocations(allocations.value)
-        const transaction = withdrawn === 0 ? undefined : post(
+        const { legs } = reclaimFor(request.projectId, request.reclaimSpentOf, request.amount - withdrawn)
+        const reclaimed = legs.reduce((sum, leg) => sum + leg.amount, 0)
+        const transaction = withdrawn + reclaimed === 0 ? undefined : post(
           request.idempotencyKey,
           "withdraw",
           request.projectId,
           now,
-          [entry(walletAccount(request.projectId), -withdrawn), entry(request.to, withdrawn)],
+          [
+            entry(walletAccount(request.projectId), -withdrawn),
+            ...legs.map((leg) => entry(leg.account, -leg.amount)),
+            entry(request.to, withdrawn + reclaimed)
+          ].filter((e) => e.amount !== 0),
           request.reason
         )
-        return Either.right({ code: "created", withdrawn: withdrawn as Credits, transaction })
+        return Either.right({
+          code: "created",
+          withdrawn: withdrawn as Credits,
+          reclaimed: reclaimed as Credits,
+          transaction
+        })
       })
     )
 

@@ -235,7 +235,7 @@ const make = (options: PgLedgerOptions) =>
         r,
         "withdraw",
         () => LedgerValidation.withdraw(r),
-        single("SELECT tg_withdraw($1, $2, $3, $4::bigint, $5, $6, $7::boolean, $8::bigint) AS result"),
+        single("SELECT tg_withdraw($1, $2, $3, $4::bigint, $5, $6, $7::boolean, $8, $9::bigint) AS result"),
         (fp, now) => ({
           key: r.idempotencyKey,
           fingerprint: fp,
@@ -244,9 +244,15 @@ const make = (options: PgLedgerOptions) =>
           to: r.to,
           reason: r.reason,
           partial: r.partial === true,
+          reclaimOf: r.reclaimSpentOf ?? null,
           now
         }),
-        (ok) => ({ withdrawn: Number(ok.withdrawn) as any, transaction: optionalTransaction(ok.transaction) })
+        (ok) => ({
+          withdrawn: Number(ok.withdrawn) as any,
+          // outcomes remembered before refunds reclaimed anything have no `reclaimed`
+          reclaimed: Number(ok.reclaimed ?? 0) as any,
+          transaction: optionalTransaction(ok.transaction)
+        })
       )
 
     /** Resolves due rows one function call (one transaction, one wallet lock) at a time. */

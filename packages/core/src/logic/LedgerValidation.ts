@@ -39,4 +39,6 @@ export const withdraw = (r: WithdrawRequest): Option.Option<InvalidLedgerRequest
     ? invalid("a withdrawal must be a positive whole number of credits")
     : !isPayee(r.to)
     ? invalid("credit must be withdrawn to a non-wallet account")
+    : r.reclaimSpentOf !== undefined && r.reclaimSpentOf.length === 0
+    ? invalid("a refund must name the grant it refunds")
     : Option.none()

@@ -97,6 +97,13 @@ export interface WithdrawRequest {
   readonly reason: string
   /** Take what is available instead of refusing when the wallet holds less than `amount`. */
   readonly partial?: boolean | undefined
+  /**
+   * A refund of a purchase: the idempotency key of the grant that bought the credit. The part of
+   * `amount` the wallet no longer holds (with `partial`) was spent on calls; it is reclaimed from
+   * the payees of the calls that spent the grant's credit, each in proportion to what that credit
+   * paid them (`Reclaim`), in the same transaction. Unknown key: nothing is reclaimed.
+   */
+  readonly reclaimSpentOf?: IdempotencyKey | undefined
 }
 
 export interface GrantResult {
@@ -125,7 +132,10 @@ export interface VoidResult {
 
 export interface WithdrawResult {
   readonly code: WriteCode
+  /** Taken from the wallet. */
   readonly withdrawn: Credits
+  /** Taken back from the payees of calls the refunded grant's credit paid for (`reclaimSpentOf`). */
+  readonly reclaimed: Credits
   readonly transaction: Transaction | undefined
 }
 

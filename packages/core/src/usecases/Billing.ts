@@ -14,15 +14,21 @@ import { Subscriptions } from "./Subscriptions.js"
 
 const PositiveCredits = Credits.pipe(Schema.positive())
 
+/** The ledger key of a payment's credit purchase: every event about one payment grants once. */
+const purchaseKey = (paymentId: string) => `purchase:${paymentId}` as IdempotencyKey
+
 /**
  * A reversal (refund, dispute, correction): takes back up to `credits`, keyed by `reversalId`.
- * What it actually took is what the ledger remembers under its key.
+ * What it actually took is what the ledger remembers under its key. A refund names the payment
+ * it refunds (`paymentId`): what the wallet no longer holds of it was spent on calls, and is
+ * reclaimed from those calls' payees (contributors and the platform) in proportion.
  */
 export const CreditsReversed = Schema.TaggedStruct("CreditsReversed", {
   projectId: ProjectId,
   credits: PositiveCredits,
   reversalId: Schema.NonEmptyString,
-  reason: Schema.String
+  reason: Schema.String,
+  paymentId: Schema.optional(Schema.NonEmptyString)
 })
 export type CreditsReversed = typeof CreditsReversed.Type
 
@@ -155,15 +161,16 @@ export class Billing extends Effect.Service<Billing>()("@tollgate/core/Billing",
       amount: reversal.credits,
       to: fundingAccount,
       reason: reversal.reason,
-      // a reversal takes back what is left; credit already spent cannot be taken twice
-      partial: true
+      // a reversal takes back what is left of the wallet; a refund reclaims the rest from the payees
+      partial: true,
+      reclaimSpentOf: reversal.paymentId === undefined ? undefined : purchaseKey(reversal.paymentId)
     })
 
     const applyAction = Effect.fn("Billing.applyAction")(function*(action: BillingAction) {
       switch (action._tag) {
         case "CreditsPurchased":
           return yield* ledger.grant({
-            idempotencyKey: `purchase:${action.paymentId}` as IdempotencyKey,
+            idempotencyKey: purchaseKey(action.paymentId),
             projectId: action.projectId,
             amount: action.credits,
             source: "purchase",
