@@ -115,10 +115,17 @@ const DEMO_CREDITS = 1_000
  * billing events, outbox delivery with auto top-up (and the replay of stalled charges), the
  * daily reconciliation, and the due plan changes (`WORKER_PLAN_CHANGE_SWEEP_MS`).
  */
-const workerWith = <A, E, R>(useCases: Layer.Layer<A, E, R>) =>
+const workerWith = <A, E, R>(useCases: Layer.Layer<A, E, R>, creditPriceCents?: number) =>
   Layer.mergeAll(
     WorkerLive.pipe(Layer.provide(WorkerConfig.fromEnv)),
-    AutoTopUpWorkerLive.pipe(Layer.provide(AutoTopUp.Default), Layer.provide(OutboxDeliveryConfig.fromEnv)),
+    AutoTopUpWorkerLive.pipe(
+      Layer.provide(AutoTopUp.Default),
+      Layer.provide(
+        creditPriceCents === undefined
+          ? OutboxDeliveryConfig.fromEnv
+          : OutboxDeliveryConfig.fromEnvPricedAt(creditPriceCents)
+      )
+    ),
     ReconcileLive.pipe(Layer.provide(Reconciliation.Default), Layer.provide(ReconcileConfig.fromEnv)),
     PlanChangeLoopLive.pipe(Layer.provide(PlanChangeLoopConfig.fromEnv))
   ).pipe(Layer.provideMerge(useCases))
@@ -271,7 +278,11 @@ const production = (settings: Settings, databaseUrl: string) =>
           }),
           BillingSettings.layer(Option.match(file, { onNone: () => ({}), onSome: (f) => f.billing ?? {} }))
         )),
-        Layer.provideMerge(settings.runWorker ? workerWith(UseCasesLive) : UseCasesLive),
+        Layer.provideMerge(
+          settings.runWorker
+            ? workerWith(UseCasesLive, Option.getOrUndefined(file)?.billing?.creditPriceCents)
+            : UseCasesLive
+        ),
         // Stripe's events are translated for provider "stripe"; others must be neutral payloads
         Layer.provideMerge(EventTranslator.Stripe.pipe(
           Layer.provideMerge(

@@ -1,6 +1,6 @@
 import type { OutboxMessage } from "@tollgate/core"
 import { AutoTopUp, AutoTopUpStore, Outbox } from "@tollgate/core"
-import { Clock, Config, Context, Duration, Effect, Either, Layer } from "effect"
+import { Clock, Config, ConfigError, Context, Duration, Effect, Either, Layer } from "effect"
 import { createHmac, timingSafeEqual } from "node:crypto"
 import { everyInterval } from "./Loop.js"
 import { positiveInteger } from "./WorkerConfig.js"
@@ -81,6 +81,26 @@ export class OutboxDeliveryConfig extends Context.Reference<OutboxDeliveryConfig
     Layer.succeed(OutboxDeliveryConfig, { ...defaultOutboxDeliveryOptions, ...options })
 
   static readonly fromEnv = Layer.effect(OutboxDeliveryConfig, OutboxDeliveryEnvConfig)
+
+  /**
+   * The `WORKER_*` settings, with the credit price the gateway's top-ups use (the configuration
+   * file's `billing.creditPriceCents`), so an auto top-up and a checkout charge one price. A
+   * `WORKER_CREDIT_PRICE_CENTS` that says otherwise is a configuration error.
+   */
+  static readonly fromEnvPricedAt = (creditPriceCents: number) =>
+    Layer.effect(
+      OutboxDeliveryConfig,
+      Effect.gen(function*() {
+        const explicit = yield* Config.option(Config.integer("WORKER_CREDIT_PRICE_CENTS"))
+        if (explicit._tag === "Some" && explicit.value !== creditPriceCents) {
+          return yield* Effect.fail(ConfigError.InvalidData(
+            ["WORKER_CREDIT_PRICE_CENTS"],
+            `WORKER_CREDIT_PRICE_CENTS is ${explicit.value} but the configuration file's billing.creditPriceCents is ${creditPriceCents}: an auto top-up must cost what a top-up costs; unset one of them`
+          ))
+        }
+        return { ...(yield* OutboxDeliveryEnvConfig), creditPriceCents }
+      })
+    )
 }
 
 /** The wait before delivery number `attempts + 1`: doubling from the base, capped. */

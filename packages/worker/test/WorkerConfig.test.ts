@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Layer } from "effect"
+import { OutboxDeliveryConfig } from "../src/OutboxDelivery.js"
 import { defaultWorkerOptions, WorkerConfig } from "../src/WorkerConfig.js"
 
 const fromEnv = (env: Record<string, string>) =>
@@ -33,5 +34,28 @@ describe("WorkerConfig", () => {
       const error = yield* Effect.flip(fromEnv({ WORKER_LEASE_MS: "0" }))
       // Effect names a nested setting by its path: WORKER.LEASE_MS is the variable WORKER_LEASE_MS
       assert.include(String(error), "WORKER.LEASE_MS")
+    }))
+})
+
+describe("OutboxDeliveryConfig priced by the configuration file", () => {
+  const priced = (price: number, env: Record<string, string>) =>
+    OutboxDeliveryConfig.pipe(
+      Effect.provide(
+        OutboxDeliveryConfig.fromEnvPricedAt(price).pipe(
+          Layer.provide(
+            Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)), { pathDelim: "_" }))
+          )
+        )
+      )
+    )
+
+  it.effect("an auto top-up costs what the file's top-ups cost; a different WORKER_CREDIT_PRICE_CENTS stops the start", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* priced(3, {})).creditPriceCents, 3)
+      assert.strictEqual((yield* priced(3, { WORKER_CREDIT_PRICE_CENTS: "3" })).creditPriceCents, 3)
+      assert.strictEqual((yield* priced(3, { WORKER_OUTBOX_MAX_ATTEMPTS: "4" })).maxAttempts, 4)
+      const error = String(yield* Effect.flip(priced(3, { WORKER_CREDIT_PRICE_CENTS: "2" })))
+      assert.include(error, "WORKER_CREDIT_PRICE_CENTS is 2")
+      assert.include(error, "billing.creditPriceCents is 3")
     }))
 })
