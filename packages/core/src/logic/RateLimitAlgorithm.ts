@@ -91,22 +91,30 @@ const retryAfter = ({ check, elapsed: e, rolled }: Evaluated): number | undefine
   return Number(W - e + ceilDiv((cur + c - L) * W, cur))
 }
 
+/** A limit's outcome: the policy's own fields, what was decided, and whether the cost alone is above the limit. */
+export const limitOutcome = (
+  policy: RateLimitPolicy,
+  cost: number,
+  decided: Pick<LimitOutcome, "exceeded" | "remaining" | "resetMs" | "retryAfterMs">
+): LimitOutcome => ({
+  name: policy.name,
+  limit: policy.limit,
+  windowMs: policy.windowMs,
+  shadow: policy.shadow,
+  ...decided,
+  impossible: cost > policy.limit
+})
+
 const outcome = (evaluated: Evaluated, stored: WindowState): LimitOutcome => {
   const { check: { cost, policy }, elapsed: e, admits } = evaluated
   const W = BigInt(policy.windowMs)
   const left = BigInt(policy.limit) * W - BigInt(stored.previous) * (W - e) - BigInt(stored.current) * W
-  const impossible = cost > policy.limit
-  return {
-    name: policy.name,
-    limit: policy.limit,
-    windowMs: policy.windowMs,
-    shadow: policy.shadow,
+  return limitOutcome(policy, cost, {
     exceeded: !admits,
     remaining: left > 0n ? Number(left / W) : 0,
     resetMs: Number(W - e),
-    retryAfterMs: admits || impossible ? undefined : retryAfter(evaluated),
-    impossible
-  }
+    retryAfterMs: admits || cost > policy.limit ? undefined : retryAfter(evaluated)
+  })
 }
 
 /**
