@@ -31,6 +31,10 @@ import { makeRedisRateLimiter } from "../src/redis/RedisRateLimiter.js"
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50)
+/** The limiter's script calls in flight at once (its default unless set). */
+const MAX_IN_FLIGHT = process.env.BENCH_MAX_IN_FLIGHT === undefined
+  ? undefined
+  : Number(process.env.BENCH_MAX_IN_FLIGHT)
 const SERIAL_CALLS = Number(process.env.BENCH_SERIAL_CALLS ?? 20_000)
 const TENANTS = 1_000
 const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
@@ -136,7 +140,12 @@ const main = Effect.gen(function*() {
   const client = yield* makeRedisClient(Redacted.make(url), { name: "bench-limiter" })
   if (client.status !== "ready") return yield* Effect.dieMessage(`Redis at ${url} is not answering`)
   yield* Effect.addFinalizer(() => Effect.promise(() => deleteKeys(client)))
-  const { health, limiter } = yield* makeRedisRateLimiter({ client, keyPrefix: `${prefix}rl:`, timeoutMs: 1_000 })
+  const { health, limiter } = yield* makeRedisRateLimiter({
+    client,
+    keyPrefix: `${prefix}rl:`,
+    timeoutMs: 1_000,
+    ...(MAX_IN_FLIGHT === undefined ? {} : { maxInFlight: MAX_IN_FLIGHT })
+  })
   const flexible = new RateLimiterRedis({
     storeClient: client,
     keyPrefix: `${prefix}rlflx`,

@@ -342,12 +342,14 @@ export const decodeReply = (
       if (!Number.isSafeInteger(remaining) || !Number.isSafeInteger(retry)) return undefined
       const { cost, policy } = limits[i]!
       // the rest follows from the request: exceeded iff there is a retry time or no wait helps
-      outcomes[i] = RateLimitAlgorithm.limitOutcome(policy, cost, {
-        exceeded: retry >= 0 || cost > policy.limit,
+      outcomes[i] = RateLimitAlgorithm.limitOutcome(
+        policy,
+        cost,
+        retry >= 0 || cost > policy.limit,
         remaining,
-        resetMs: policy.windowMs - (now % policy.windowMs),
-        retryAfterMs: retry < 0 ? undefined : retry
-      })
+        policy.windowMs - (now % policy.windowMs),
+        retry < 0 ? undefined : retry
+      )
     }
     out[b] = { allowed: allowed === 1, outcomes }
   }
