@@ -40,6 +40,12 @@ const MAX_LIMIT = 1_000_000_000
 const MAX_WINDOW_MS = 31 * 24 * 3_600_000
 
 /**
+ * The most limits one script call carries (unless one request has more): the script passes
+ * every key to one MGET, and Lua's `unpack` fails past about 8,000 values.
+ */
+const MAX_BATCH_LIMITS = 4_000
+
+/**
  * The Redis Cluster hash tag of a key (the part between the first `{` and the next `}`, when
  * not empty), or the whole key: keys with equal tags are in one slot.
  */
@@ -245,9 +251,12 @@ export const makeRedisRateLimiter = (options: RedisRateLimiterOptions) =>
       const size = Math.min(maxBatch, Math.ceil(queue.length / (maxInFlight - lane.inFlight)))
       const batch: Array<Waiter> = []
       let i = 0
+      let limits = 0
       for (; i < queue.length && batch.length < size; i++) {
         const w = queue[i]!
         if (w.resume === undefined) continue
+        if (batch.length > 0 && limits + w.limits.length > MAX_BATCH_LIMITS) break
+        limits += w.limits.length
         w.sent = true
         batch.push(w)
       }

@@ -137,6 +137,25 @@ describe.skipIf(!redisAvailable)("RedisRateLimiter batching on Redis", () => {
       const probe = yield* limiter.consume([{ key, policy: p, cost: 0 }], now)
       assert.strictEqual(probe.outcomes[0]!.remaining, 0)
     }))
+  it.effect("a call carries at most 4,000 limits (Lua's unpack bounds the MGET), so many requests of many limits still go through", () =>
+    Effect.gen(function*() {
+      const { calls, limiter } = yield* recordedLimiter(1)
+      const run = unique("wide")
+      const p = new RateLimitPolicy({ name: "p", scope: "key", limit: 5, windowMs: 60_000 })
+      const got = yield* Effect.all(
+        Array.from(
+          { length: 100 },
+          (_, r) =>
+            limiter.consume(
+              Array.from({ length: 100 }, (_, l) => ({ key: `{${run}}:r${r}:l${l}`, policy: p, cost: 1 })),
+              0
+            )
+        ),
+        { concurrency: "unbounded" }
+      )
+      assert.isTrue(got.every((d) => d.allowed))
+      assert.deepStrictEqual(calls.map((c) => c.decisions), [40, 40, 20])
+    }))
 })
 
 describe("RedisRateLimiter batching when Redis does not answer", () => {
