@@ -2,9 +2,11 @@
  * Rate-limiter throughput on Redis, paired in one run on one server and one client:
  *
  * - ours: `RedisRateLimiter.consume` deciding three limits per call (key per second, project per
- *   day, project and route per minute) in one script;
- * - rate-limiter-flexible's `RateLimiterRedis.consume`, one limit per call;
- * - the floor: a bare EVALSHA of `return 1` from the same client;
+ *   day, project and route per minute) in one script; concurrent calls share script calls, as
+ *   they do in the gateway (BENCH_MAX_IN_FLIGHT sets how many script calls may be in flight);
+ * - rate-limiter-flexible's `RateLimiterRedis.consume`, one limit per call (one script call per
+ *   decision, as its users call it);
+ * - the floor: a bare EVALSHA of `return 1` from the same client, one per call;
  * - for reference, ours deciding only the first of the three limits.
  *
  * Each is driven by BENCH_CONCURRENCY (50) fibers for BENCH_SECONDS (3) after a 1 s warm-up, in
