@@ -156,6 +156,9 @@ export const makeRedisRateLimiter = (options: RedisRateLimiterOptions) =>
     const cluster = client instanceof Cluster
     const scripting = client as unknown as BufferScripting
     if (/[{}]/.test(prefix)) throw new Error("the key prefix must not contain braces")
+    if (!(Number.isInteger(maxInFlight) && maxInFlight >= 1 && Number.isInteger(maxBatch) && maxBatch >= 1)) {
+      throw new Error("maxInFlight and maxBatch must be positive integers")
+    }
 
     let pending = 0
     let decisions = 0
@@ -304,7 +307,7 @@ export const makeRedisRateLimiter = (options: RedisRateLimiterOptions) =>
     const enqueue = (limits: ReadonlyArray<LimitRequest>, now: number, tag: string) =>
       Effect.async<RateLimitDecision, RateLimiterUnavailable>((resume) => {
         if (pending >= maxPending) {
-          resume(degrade("overloaded", `${pending} Redis calls are pending; not queueing more`))
+          resume(degrade("overloaded", `${pending} rate-limit decisions are queued or in flight; not queueing more`))
           return
         }
         pending++
