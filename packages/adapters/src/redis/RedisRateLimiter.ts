@@ -23,7 +23,8 @@ export interface RedisRateLimiterOptions {
    * Script calls in flight at once (per hash tag on a Cluster client; default 1). Decisions that
    * arrive while all are in flight wait and go together in the next call. More calls in flight
    * let the client prepare one while the server runs another, but each call then carries fewer
-   * decisions; on a loopback server sharing two cores, 1 gave the most decisions per second.
+   * decisions and costs more socket writes; on a loopback server sharing two cores, 1 did as well
+   * as 2 or better.
    */
   readonly maxInFlight?: number
   /** The most decisions one script call carries (default 256). */
