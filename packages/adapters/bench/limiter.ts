@@ -2,9 +2,11 @@
  * Rate-limiter throughput on Redis, paired in one run on one server and one client:
  *
  * - ours: `RedisRateLimiter.consume` deciding three limits per call (key per second, project per
- *   day, project and route per minute) in one script;
- * - rate-limiter-flexible's `RateLimiterRedis.consume`, one limit per call;
- * - the floor: a bare EVALSHA of `return 1` from the same client;
+ *   day, project and route per minute) in one script; concurrent calls share script calls, as
+ *   they do in the gateway (BENCH_MAX_IN_FLIGHT sets how many script calls may be in flight);
+ * - rate-limiter-flexible's `RateLimiterRedis.consume`, one limit per call (one script call per
+ *   decision, as its users call it);
+ * - the floor: a bare EVALSHA of `return 1` from the same client, one per call;
  * - for reference, ours deciding only the first of the three limits.
  *
  * Each is driven by BENCH_CONCURRENCY (50) fibers for BENCH_SECONDS (3) after a 1 s warm-up, in
@@ -31,6 +33,10 @@ import { makeRedisRateLimiter } from "../src/redis/RedisRateLimiter.js"
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50)
+/** The limiter's script calls in flight at once (its default unless set). */
+const MAX_IN_FLIGHT = process.env.BENCH_MAX_IN_FLIGHT === undefined
+  ? undefined
+  : Number(process.env.BENCH_MAX_IN_FLIGHT)
 const SERIAL_CALLS = Number(process.env.BENCH_SERIAL_CALLS ?? 20_000)
 const TENANTS = 1_000
 const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
@@ -136,7 +142,12 @@ const main = Effect.gen(function*() {
   const client = yield* makeRedisClient(Redacted.make(url), { name: "bench-limiter" })
   if (client.status !== "ready") return yield* Effect.dieMessage(`Redis at ${url} is not answering`)
   yield* Effect.addFinalizer(() => Effect.promise(() => deleteKeys(client)))
-  const { health, limiter } = yield* makeRedisRateLimiter({ client, keyPrefix: `${prefix}rl:`, timeoutMs: 1_000 })
+  const { health, limiter } = yield* makeRedisRateLimiter({
+    client,
+    keyPrefix: `${prefix}rl:`,
+    timeoutMs: 1_000,
+    ...(MAX_IN_FLIGHT === undefined ? {} : { maxInFlight: MAX_IN_FLIGHT })
+  })
   const flexible = new RateLimiterRedis({
     storeClient: client,
     keyPrefix: `${prefix}rlflx`,

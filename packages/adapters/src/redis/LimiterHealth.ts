@@ -10,7 +10,7 @@ export interface LimiterHealthSnapshot {
   /** Calls the store did not answer: each became a fail-open or fail-closed decision. */
   readonly degraded: number
   readonly byReason: Readonly<Record<DegradedReason, number>>
-  /** Calls sent and not yet answered (bounded by the limiter's `maxPending`). */
+  /** Decisions queued or sent and not yet answered (bounded by the limiter's `maxPending`). */
   readonly pending: number
   readonly connected: boolean
   readonly lastError: string | undefined

@@ -12,6 +12,8 @@
  * file at the latest, and on exit of the test process.
  */
 import { afterAll } from "@effect/vitest"
+import type { LimitRequest, RateLimitDecision } from "@tollgate/core"
+import { RateLimitAlgorithm } from "@tollgate/core"
 import { Effect, Layer } from "effect"
 import { Redis } from "ioredis"
 import type { ChildProcess } from "node:child_process"
@@ -117,6 +119,30 @@ export const limiterLayer = (redis: TestRedis, options: Partial<RedisRateLimiter
         ...options
       }))
   )
+
+/** What the in-memory limiter keeps per key, decided by `RateLimitAlgorithm.decide` itself. */
+export const model = () => {
+  const counters = new Map<string, { state: RateLimitAlgorithm.WindowState; expiresAt: number }>()
+  return (limits: ReadonlyArray<LimitRequest>, now: number): RateLimitDecision => {
+    const decision = RateLimitAlgorithm.decide(
+      limits.map((l) => {
+        const stored = counters.get(l.key)
+        return {
+          policy: l.policy,
+          cost: l.cost,
+          state: stored === undefined || stored.expiresAt <= now ? undefined : stored.state
+        }
+      }),
+      now
+    )
+    if (decision.allowed) {
+      decision.states.forEach((state, i) =>
+        counters.set(limits[i]!.key, { state, expiresAt: (state.window + 2) * limits[i]!.policy.windowMs })
+      )
+    }
+    return { allowed: decision.allowed, outcomes: decision.outcomes }
+  }
+}
 
 /** A port nothing listens on right now. */
 export const sparePort = (): Promise<number> =>

@@ -1,41 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
-import type { LimitRequest, RateLimitDecision } from "@tollgate/core"
-import { RateLimitAlgorithm, RateLimiter, RateLimitPolicy } from "@tollgate/core"
+import { RateLimiter, RateLimitPolicy } from "@tollgate/core"
 import { Cause, Effect, Exit, FastCheck as fc } from "effect"
 import { Cluster } from "ioredis"
 import { decodeCounter } from "../../src/redis/RateLimitScript.js"
 import { hashTag, makeRedisRateLimiter } from "../../src/redis/RedisRateLimiter.js"
 import { unique } from "../contracts/fixtures.js"
 import { rateLimiterContract } from "../contracts/RateLimiterContract.js"
-import { limiterLayer, redisAvailable, TEST_SLACK_MS, testRedis } from "./RedisHarness.js"
+import { limiterLayer, model, redisAvailable, TEST_SLACK_MS, testRedis } from "./RedisHarness.js"
 
 const redis = testRedis("limiter")
 
 const RedisLimiter = limiterLayer(redis)
-
-/** What the in-memory limiter keeps per key, decided by `RateLimitAlgorithm.decide` itself. */
-const model = () => {
-  const counters = new Map<string, { state: RateLimitAlgorithm.WindowState; expiresAt: number }>()
-  return (limits: ReadonlyArray<LimitRequest>, now: number): RateLimitDecision => {
-    const decision = RateLimitAlgorithm.decide(
-      limits.map((l) => {
-        const stored = counters.get(l.key)
-        return {
-          policy: l.policy,
-          cost: l.cost,
-          state: stored === undefined || stored.expiresAt <= now ? undefined : stored.state
-        }
-      }),
-      now
-    )
-    if (decision.allowed) {
-      decision.states.forEach((state, i) =>
-        counters.set(limits[i]!.key, { state, expiresAt: (state.window + 2) * limits[i]!.policy.windowMs })
-      )
-    }
-    return { allowed: decision.allowed, outcomes: decision.outcomes }
-  }
-}
 
 const DAY = 86_400_000
 const MAX_WINDOW = 31 * DAY

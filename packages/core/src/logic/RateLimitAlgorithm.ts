@@ -91,22 +91,41 @@ const retryAfter = ({ check, elapsed: e, rolled }: Evaluated): number | undefine
   return Number(W - e + ceilDiv((cur + c - L) * W, cur))
 }
 
+/**
+ * A limit's outcome: the policy's own fields, what was decided, and whether the cost alone is
+ * above the limit. (Positional: the Redis limiter builds one per limit per decision.)
+ */
+export const limitOutcome = (
+  policy: RateLimitPolicy,
+  cost: number,
+  exceeded: boolean,
+  remaining: number,
+  resetMs: number,
+  retryAfterMs: number | undefined
+): LimitOutcome => ({
+  name: policy.name,
+  limit: policy.limit,
+  windowMs: policy.windowMs,
+  shadow: policy.shadow,
+  exceeded,
+  remaining,
+  resetMs,
+  retryAfterMs,
+  impossible: cost > policy.limit
+})
+
 const outcome = (evaluated: Evaluated, stored: WindowState): LimitOutcome => {
   const { check: { cost, policy }, elapsed: e, admits } = evaluated
   const W = BigInt(policy.windowMs)
   const left = BigInt(policy.limit) * W - BigInt(stored.previous) * (W - e) - BigInt(stored.current) * W
-  const impossible = cost > policy.limit
-  return {
-    name: policy.name,
-    limit: policy.limit,
-    windowMs: policy.windowMs,
-    shadow: policy.shadow,
-    exceeded: !admits,
-    remaining: left > 0n ? Number(left / W) : 0,
-    resetMs: Number(W - e),
-    retryAfterMs: admits || impossible ? undefined : retryAfter(evaluated),
-    impossible
-  }
+  return limitOutcome(
+    policy,
+    cost,
+    !admits,
+    left > 0n ? Number(left / W) : 0,
+    Number(W - e),
+    admits || cost > policy.limit ? undefined : retryAfter(evaluated)
+  )
 }
 
 /**
