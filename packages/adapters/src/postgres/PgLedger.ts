@@ -99,7 +99,12 @@ const makeBatcher = (
         [JSON.stringify(batch.map((p, i) => ({ ...p.params, i })))]
       ).pipe(
         Effect.flatMap((rows) => Effect.forEach(rows, (row) => Deferred.succeed(batch[row.i]!.done, row.result))),
-        Effect.catchAll(() => oneByOne(batch))
+        Effect.catchAll((e) =>
+          Effect.zipRight(
+            Effect.logWarning(`${many} failed as a whole; running its calls one by one`, e),
+            oneByOne(batch)
+          )
+        )
       )
     const worker = Queue.takeBetween(queue, 1, options.maxSize).pipe(
       Effect.flatMap((chunk) => flush(Chunk.toReadonlyArray(chunk))),

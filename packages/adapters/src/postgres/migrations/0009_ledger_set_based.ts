@@ -1,0 +1,221 @@
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+
+/**
+ * Set-based batches of holds and captures. A batch used to run the single-call function once per
+ * item (a dozen statements per item); now the statements run once per batch and only the
+ * arithmetic runs per item, in memory:
+ *
+ * - every key's lock is taken up front, in lock-id order, and the keys' records read in one query;
+ * - then every wallet the batch may change is locked, in lock-id order, and its lots (holds) or
+ *   its holds (captures) read in one query;
+ * - items are decided in item order, exactly as the single calls would decide them one after the
+ *   other (a key seen earlier in the batch replays or conflicts like a stored one);
+ * - lots, holds, transactions, entries, balances and idempotency records are written with one
+ *   statement each.
+ *
+ * Lock order, for every writer: idempotency keys (by lock id), then wallets (by lock id), then
+ * rows (lots and holds only under their wallet's lock), then balance rows by account name. The
+ * single-call functions take one key and one wallet, which fits the same order.
+ */
+const statements: ReadonlyArray<string> = [
+  // Transaction-scoped advisory locks on names, in lock-id order (the one order every batch uses).
+  `CREATE FUNCTION tg_lock_all(p_namespace text, p_names text[]) RETURNS void LANGUAGE plpgsql AS $$
+  BEGIN
+    PERFORM pg_advisory_xact_lock(l) FROM (
+      SELECT DISTINCT hashtextextended(p_namespace || n, 0) AS l FROM unnest(p_names) AS n ORDER BY 1) AS s;
+  END $$`,
+  // The keys' first outcomes: key -> {"f": fingerprint, "o": outcome}.
+  `CREATE FUNCTION tg_priors(p_keys text[]) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT coalesce(jsonb_object_agg(key, jsonb_build_object('f', fingerprint, 'o', outcome)), '{}')
+    FROM ledger_idempotency WHERE key = ANY (p_keys)
+  $$`,
+  // What a write under an already used key returns (tg_replay's answer, from a prior record).
+  `CREATE FUNCTION tg_replayed(p_prior jsonb, p_key text, p_fingerprint text) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p_prior->>'f' = p_fingerprint THEN (p_prior->'o') || '{"replay": true}'::jsonb
+      ELSE jsonb_build_object('err', jsonb_build_object(
+        '_tag', 'IdempotencyConflict', 'code', 'exists_with_different_request', 'idempotencyKey', p_key)) END
+  $$`,
+  `CREATE OR REPLACE FUNCTION tg_replay(p_key text, p_fingerprint text) RETURNS jsonb LANGUAGE plpgsql AS $$
+  DECLARE prior jsonb;
+  BEGIN
+    PERFORM tg_lock_all('tollgate.key:', ARRAY[p_key]);
+    prior := tg_priors(ARRAY[p_key]) -> p_key;
+    RETURN CASE WHEN prior IS NULL THEN NULL ELSE tg_replayed(prior, p_key, p_fingerprint) END;
+  END $$`,
+  `CREATE OR REPLACE FUNCTION tg_lock_wallet(p_project text) RETURNS void LANGUAGE sql AS $$
+    SELECT tg_lock_all('tollgate.wallet:', ARRAY[p_project])
+  $$`,
+  // Batches apply their balance deltas themselves now; tg_post's batch branch is never taken again.
+  `DROP FUNCTION tg_begin_batch()`,
+  `DROP FUNCTION tg_end_batch()`,
+  `DROP FUNCTION tg_hold_many(jsonb)`,
+  `DROP FUNCTION tg_capture_many(jsonb)`,
+  // Holds. A wallet's lots are read once (spending order) and drawn in memory item after item:
+  // each item sees only lots live at its own time and what earlier items left, as tg_hold would.
+  `CREATE FUNCTION tg_hold_many(p_items jsonb) RETURNS TABLE (i int, result jsonb) LANGUAGE plpgsql AS $$
+  DECLARE
+    size int := jsonb_array_length(p_items);
+    idx int[]; keys text[]; fps text[]; hold_ids text[]; projects text[]; amounts bigint[]; expiries bigint[];
+    nows bigint[];
+    known jsonb; results jsonb[] := '{}'; remembered ledger_idempotency[] := '{}'; created holds[] := '{}';
+    lot_ids text[]; lot_projects text[]; lot_left bigint[]; lot_drawn bigint[]; lot_expiries bigint[];
+    wallets text[]; first_lot jsonb; k int; j int; available bigint; left_ bigint; take bigint; allocations jsonb; h holds;
+    outcome jsonb;
+  BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    SELECT array_agg((e->>'i')::int ORDER BY o), array_agg(e->>'key' ORDER BY o), array_agg(e->>'fingerprint' ORDER BY o),
+        array_agg(e->>'holdId' ORDER BY o), array_agg(e->>'projectId' ORDER BY o),
+        array_agg((e->>'amount')::bigint ORDER BY o), array_agg((e->>'expiresAt')::bigint ORDER BY o),
+        array_agg((e->>'now')::bigint ORDER BY o)
+      INTO idx, keys, fps, hold_ids, projects, amounts, expiries, nows
+      FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(e, o);
+    PERFORM tg_lock_all('tollgate.key:', keys);
+    known := tg_priors(keys);
+    wallets := ARRAY(SELECT projects[o] FROM generate_series(1, size) AS o WHERE NOT known ? keys[o]);
+    PERFORM tg_lock_all('tollgate.wallet:', wallets);
+    SELECT array_agg(g.id ORDER BY g.project_id, g.spending), array_agg(g.project_id ORDER BY g.project_id, g.spending),
+        array_agg(g.remaining ORDER BY g.project_id, g.spending), array_agg(g.expires_at ORDER BY g.project_id, g.spending)
+      INTO lot_ids, lot_projects, lot_left, lot_expiries
+      FROM (SELECT id, project_id, remaining, expires_at,
+              row_number() OVER (ORDER BY coalesce(expires_at, 9223372036854775807), created_at, id COLLATE "C") AS spending
+            FROM grants WHERE project_id = ANY (wallets) AND remaining > 0) AS g;
+    lot_drawn := array_fill(0::bigint, ARRAY[coalesce(cardinality(lot_ids), 0)]);
+    SELECT coalesce(jsonb_object_agg(p, f), '{}') INTO first_lot
+      FROM (SELECT lot_projects[o] AS p, min(o) AS f FROM generate_series(1, coalesce(cardinality(lot_ids), 0)) AS o GROUP BY 1) AS s;
+    FOR k IN 1 .. size LOOP
+      IF known ? keys[k] THEN
+        results[k] := tg_replayed(known -> keys[k], keys[k], fps[k]);
+        CONTINUE;
+      END IF;
+      available := 0;
+      j := (first_lot ->> projects[k])::int;
+      WHILE j IS NOT NULL AND j <= cardinality(lot_ids) AND lot_projects[j] = projects[k] LOOP
+        IF lot_expiries[j] IS NULL OR lot_expiries[j] > nows[k] THEN available := available + lot_left[j]; END IF;
+        j := j + 1;
+      END LOOP;
+      IF available < amounts[k] THEN
+        outcome := tg_insufficient(projects[k], amounts[k], available);
+      ELSE
+        left_ := amounts[k];
+        allocations := '[]';
+        j := (first_lot ->> projects[k])::int;
+        WHILE left_ > 0 LOOP
+          IF lot_left[j] > 0 AND (lot_expiries[j] IS NULL OR lot_expiries[j] > nows[k]) THEN
+            take := least(left_, lot_left[j]);
+            lot_left[j] := lot_left[j] - take;
+            lot_drawn[j] := lot_drawn[j] + take;
+            left_ := left_ - take;
+            allocations := allocations || jsonb_build_array(jsonb_build_object('grantId', lot_ids[j], 'amount', take));
+          END IF;
+          j := j + 1;
+        END LOOP;
+        h := ROW(hold_ids[k], projects[k], amounts[k], 'pending', allocations, nows[k], expiries[k], NULL, NULL, NULL);
+        created := created || h;
+        outcome := jsonb_build_object('ok', jsonb_build_object('hold', tg_hold_json(h)));
+      END IF;
+      results[k] := outcome;
+      remembered := remembered || ROW(keys[k], fps[k], outcome, nows[k])::ledger_idempotency;
+      known := known || jsonb_build_object(keys[k], jsonb_build_object('f', fps[k], 'o', outcome));
+    END LOOP;
+    UPDATE grants AS g SET remaining = g.remaining - d.drawn
+      FROM unnest(lot_ids, lot_drawn) AS d(id, drawn) WHERE g.id = d.id AND d.drawn > 0;
+    INSERT INTO holds SELECT * FROM unnest(created);
+    INSERT INTO ledger_idempotency SELECT * FROM unnest(remembered);
+    RETURN QUERY SELECT idx[o], results[o] FROM generate_series(1, size) AS o;
+  END $$`,
+  // Captures. Holds are read once under their wallets' locks; each item is checked against its
+  // hold as earlier items of the batch left it (a second capture of one hold is refused).
+  `CREATE FUNCTION tg_capture_many(p_items jsonb) RETURNS TABLE (i int, result jsonb) LANGUAGE plpgsql AS $$
+  DECLARE
+    size int := jsonb_array_length(p_items);
+    idx int[]; keys text[]; fps text[]; hold_ids text[]; amounts bigint[]; payees jsonb[]; nows bigint[];
+    known jsonb; results jsonb[] := '{}'; remembered ledger_idempotency[] := '{}';
+    held holds[]; position jsonb; changed holds[] := '{}';
+    posted ledger_transactions[] := '{}'; entry_tx bigint[] := '{}'; entry_ordinals smallint[] := '{}';
+    entry_accounts text[] := '{}'; entry_amounts bigint[] := '{}';
+    k int; h holds; refusal jsonb; tx bigint; accounts text[]; legs bigint[]; outcome jsonb; o int;
+  BEGIN
+    SELECT array_agg((e->>'i')::int ORDER BY x.o), array_agg(e->>'key' ORDER BY x.o),
+        array_agg(e->>'fingerprint' ORDER BY x.o), array_agg(e->>'holdId' ORDER BY x.o),
+        array_agg((e->>'amount')::bigint ORDER BY x.o),
+        array_agg(jsonb_build_object('accounts', e->'accounts', 'amounts', e->'amounts') ORDER BY x.o),
+        array_agg((e->>'now')::bigint ORDER BY x.o)
+      INTO idx, keys, fps, hold_ids, amounts, payees, nows
+      FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(e, o);
+    PERFORM tg_lock_all('tollgate.key:', keys);
+    known := tg_priors(keys);
+    PERFORM tg_lock_all('tollgate.wallet:', ARRAY(SELECT project_id FROM holds WHERE id = ANY (
+      ARRAY(SELECT hold_ids[s] FROM generate_series(1, size) AS s WHERE NOT known ? keys[s]))));
+    SELECT coalesce(array_agg(t), '{}') INTO held FROM holds AS t WHERE t.id = ANY (hold_ids);
+    SELECT coalesce(jsonb_object_agg(held[s].id, s), '{}') INTO position FROM generate_series(1, cardinality(held)) AS s;
+    FOR k IN 1 .. size LOOP
+      IF known ? keys[k] THEN
+        results[k] := tg_replayed(known -> keys[k], keys[k], fps[k]);
+        CONTINUE;
+      END IF;
+      o := (position ->> hold_ids[k])::int;
+      IF o IS NULL THEN
+        outcome := tg_hold_not_found(hold_ids[k]);
+      ELSE
+        h := held[o];
+        refusal := tg_hold_refusal(h, amounts[k], nows[k]);
+        IF refusal IS NOT NULL THEN
+          outcome := refusal;
+        ELSE
+          accounts := array_prepend('wallet:' || h.project_id, ARRAY(SELECT jsonb_array_elements_text(payees[k] -> 'accounts')));
+          legs := array_prepend(-amounts[k], ARRAY(SELECT jsonb_array_elements_text(payees[k] -> 'amounts')::bigint));
+          tx := NULL;
+          IF amounts[k] > 0 THEN
+            IF (SELECT sum(a) FROM unnest(legs) AS a) <> 0 OR cardinality(accounts) <> cardinality(legs) THEN
+              RAISE EXCEPTION 'unbalanced capture transaction %', keys[k];
+            END IF;
+            tx := nextval(pg_get_serial_sequence('ledger_transactions', 'id'));
+            posted := posted || ROW(tx, keys[k], 'capture', h.project_id, nows[k], NULL)::ledger_transactions;
+            SELECT entry_tx || array_agg(tx), entry_ordinals || array_agg(row_number::smallint),
+                entry_accounts || array_agg(acc), entry_amounts || array_agg(amt)
+              INTO entry_tx, entry_ordinals, entry_accounts, entry_amounts
+              FROM (SELECT acc, amt, row_number() OVER (ORDER BY leg) FROM unnest(accounts, legs) WITH ORDINALITY AS e(acc, amt, leg)
+                    WHERE amt <> 0) AS s;
+          END IF;
+          h.status := 'captured'; h.captured := amounts[k]; h.resolved_at := nows[k]; h.transaction_id := tx;
+          held[o] := h;
+          changed := changed || h;
+          outcome := jsonb_build_object('ok', jsonb_build_object(
+            'hold', tg_hold_json(h),
+            'transaction', CASE WHEN tx IS NULL THEN NULL
+              ELSE tg_posted_json(tx, keys[k], 'capture', h.project_id, nows[k], NULL, accounts, legs) END,
+            'released', h.amount - amounts[k]));
+        END IF;
+      END IF;
+      results[k] := outcome;
+      remembered := remembered || ROW(keys[k], fps[k], outcome, nows[k])::ledger_idempotency;
+      known := known || jsonb_build_object(keys[k], jsonb_build_object('f', fps[k], 'o', outcome));
+    END LOOP;
+    -- what a capture does not consume goes back to the lots, allocations in drawing order
+    UPDATE grants AS g SET remaining = g.remaining + r.released
+      FROM (SELECT a.grant_id, sum(a.amount - least(a.amount, greatest(0, c.captured - a.before))) AS released
+            FROM unnest(changed) AS c,
+              LATERAL (SELECT e->>'grantId' AS grant_id, (e->>'amount')::bigint AS amount,
+                         coalesce(sum((e->>'amount')::bigint) OVER (ORDER BY x.n ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+                       FROM jsonb_array_elements(c.allocations) WITH ORDINALITY AS x(e, n)) AS a
+            WHERE c.captured < c.amount GROUP BY a.grant_id) AS r
+      WHERE g.id = r.grant_id AND r.released > 0;
+    INSERT INTO ledger_transactions SELECT * FROM unnest(posted);
+    INSERT INTO ledger_entries (transaction_id, ordinal, account, amount)
+      SELECT * FROM unnest(entry_tx, entry_ordinals, entry_accounts, entry_amounts);
+    PERFORM tg_apply_balances(entry_accounts, entry_amounts);
+    UPDATE holds AS t SET status = c.status, captured = c.captured, resolved_at = c.resolved_at,
+        transaction_id = c.transaction_id
+      FROM unnest(changed) AS c WHERE t.id = c.id;
+    INSERT INTO ledger_idempotency SELECT * FROM unnest(remembered);
+    RETURN QUERY SELECT idx[s], results[s] FROM generate_series(1, size) AS s;
+  END $$`
+]
+
+/** Holds and captures in batches: one statement per batch for each kind of row, not per item. */
+export default Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  for (const statement of statements) yield* sql.unsafe(statement)
+})
