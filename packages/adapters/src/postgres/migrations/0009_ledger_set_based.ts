@@ -15,8 +15,10 @@ import { Effect } from "effect"
  *   statement each.
  *
  * Lock order, for every writer: idempotency keys (by lock id), then wallets (by lock id), then
- * rows (lots and holds only under their wallet's lock), then balance rows by account name. The
- * single-call functions take one key and one wallet, which fits the same order.
+ * hold rows (by id), then lots (only ever changed under their wallet's lock, so never waited
+ * for), then balance rows by account name. The single-call functions take one of each, in the
+ * same order. A capture of a hold's whole amount takes no wallet lock: it changes no lot, and the
+ * hold's row lock keeps it from racing a void, an expiry or another capture of the same hold.
  */
 const statements: ReadonlyArray<string> = [
   // Transaction-scoped advisory locks on names, in lock-id order (the one order every batch uses).
@@ -25,14 +27,34 @@ const statements: ReadonlyArray<string> = [
     PERFORM pg_advisory_xact_lock(l) FROM (
       SELECT DISTINCT hashtextextended(p_namespace || n, 0) AS l FROM unnest(p_names) AS n ORDER BY 1) AS s;
   END $$`,
-  // The keys' first outcomes: key -> {"f": fingerprint, "o": outcome}.
-  `CREATE FUNCTION tg_priors(p_keys text[]) RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT coalesce(jsonb_object_agg(key, jsonb_build_object('f', fingerprint, 'o', outcome)), '{}')
-    FROM ledger_idempotency WHERE key = ANY (p_keys)
-  $$`,
+  // The keys' first outcomes: key -> {"f": fingerprint, "o": outcome}. (PL/pgSQL keeps its plans
+  // for the session; a SQL function that cannot be inlined is planned again in every transaction.)
+  `CREATE FUNCTION tg_priors(p_keys text[]) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+  BEGIN
+    RETURN (SELECT coalesce(jsonb_object_agg(key, jsonb_build_object('f', fingerprint, 'o', outcome)), '{}')
+      FROM ledger_idempotency WHERE key = ANY (p_keys));
+  END $$`,
+  // The JSON builders are STABLE, as jsonb_build_object is: declared IMMUTABLE they could not be
+  // inlined, and each call site would plan them again in every transaction.
+  ...[
+    "tg_hold_json(holds)",
+    "tg_grant_json(grants)",
+    "tg_insufficient(text, bigint, bigint)",
+    "tg_hold_refusal(holds, bigint, bigint)",
+    "tg_hold_not_found(text)"
+  ].map((f) => `ALTER FUNCTION ${f} STABLE`),
+  // Called once per captured item: in PL/pgSQL its query is planned once per session.
+  `CREATE OR REPLACE FUNCTION tg_posted_json(p_tx bigint, p_key text, p_kind text, p_project text, p_now bigint,
+      p_reason text, p_accounts text[], p_amounts bigint[]) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+  BEGIN
+    RETURN jsonb_strip_nulls(jsonb_build_object('id', p_tx::text, 'idempotencyKey', p_key, 'kind', p_kind,
+      'projectId', p_project, 'createdAt', p_now, 'reason', p_reason, 'entries',
+      (SELECT jsonb_agg(jsonb_build_object('account', acc, 'amount', amt) ORDER BY n)
+        FROM unnest(p_accounts, p_amounts) WITH ORDINALITY AS e(acc, amt, n) WHERE amt <> 0)));
+  END $$`,
   // What a write under an already used key returns (tg_replay's answer, from a prior record).
   `CREATE FUNCTION tg_replayed(p_prior jsonb, p_key text, p_fingerprint text) RETURNS jsonb
-    LANGUAGE sql IMMUTABLE AS $$
+    LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN p_prior->>'f' = p_fingerprint THEN (p_prior->'o') || '{"replay": true}'::jsonb
       ELSE jsonb_build_object('err', jsonb_build_object(
         '_tag', 'IdempotencyConflict', 'code', 'exists_with_different_request', 'idempotencyKey', p_key)) END
@@ -47,14 +69,49 @@ const statements: ReadonlyArray<string> = [
   `CREATE OR REPLACE FUNCTION tg_lock_wallet(p_project text) RETURNS void LANGUAGE sql AS $$
     SELECT tg_lock_all('tollgate.wallet:', ARRAY[p_project])
   $$`,
+  // An account's balance is spread over up to 16 rows, wallets' too (captures of one wallet no
+  // longer hold its lock). A writer takes a row no other transaction holds if there is one, and
+  // waits (for a random row) only when all are taken, so concurrent captures do not queue on a
+  // balance row through each other's commits. Accounts in name order, so waits form no cycle.
+  `CREATE OR REPLACE FUNCTION tg_apply_balances(p_accounts text[], p_amounts bigint[]) RETURNS void
+    LANGUAGE plpgsql AS $$
+  DECLARE d record; free smallint;
+  BEGIN
+    FOR d IN SELECT acc, sum(amt)::bigint AS amt FROM unnest(p_accounts, p_amounts) AS e(acc, amt)
+      GROUP BY acc ORDER BY acc COLLATE "C"
+    LOOP
+      SELECT shard INTO free FROM account_balances WHERE account = d.acc ORDER BY shard LIMIT 1 FOR UPDATE SKIP LOCKED;
+      IF FOUND THEN
+        UPDATE account_balances SET balance = balance + d.amt WHERE account = d.acc AND shard = free;
+      ELSE
+        INSERT INTO account_balances AS b (account, shard, balance) VALUES (d.acc, floor(random() * 16)::smallint, d.amt)
+          ON CONFLICT (account, shard) DO UPDATE SET balance = b.balance + EXCLUDED.balance;
+      END IF;
+    END LOOP;
+  END $$`,
+  // A hold's row is locked (after its wallet) by whatever resolves it, so a capture that does not
+  // need the wallet's lock still resolves a hold at most once.
+  `CREATE OR REPLACE FUNCTION tg_locked_hold(p_hold_id text) RETURNS holds LANGUAGE plpgsql AS $$
+  DECLARE project text; h holds;
+  BEGIN
+    SELECT project_id INTO project FROM holds WHERE id = p_hold_id;
+    IF NOT FOUND THEN RETURN NULL; END IF;
+    PERFORM tg_lock_wallet(project);
+    SELECT * INTO h FROM holds WHERE id = p_hold_id FOR UPDATE;
+    RETURN h;
+  END $$`,
   // Batches apply their balance deltas themselves now; tg_post's batch branch is never taken again.
   `DROP FUNCTION tg_begin_batch()`,
   `DROP FUNCTION tg_end_batch()`,
   `DROP FUNCTION tg_hold_many(jsonb)`,
   `DROP FUNCTION tg_capture_many(jsonb)`,
+  // The batch functions' statements take arrays whose lengths change with every batch; left to
+  // itself the plan cache keeps planning them anew (a custom plan for a one-element array looks
+  // cheaper than the generic one), which cost about a third of a batch's CPU.
   // Holds. A wallet's lots are read once (spending order) and drawn in memory item after item:
   // each item sees only lots live at its own time and what earlier items left, as tg_hold would.
-  `CREATE FUNCTION tg_hold_many(p_items jsonb) RETURNS TABLE (i int, result jsonb) LANGUAGE plpgsql AS $$
+  `CREATE FUNCTION tg_hold_many(p_items jsonb) RETURNS TABLE (i int, result jsonb) LANGUAGE plpgsql
+    SET plan_cache_mode = force_generic_plan AS $$
   DECLARE
     size int := jsonb_array_length(p_items);
     idx int[]; keys text[]; fps text[]; hold_ids text[]; projects text[]; amounts bigint[]; expiries bigint[];
@@ -73,7 +130,7 @@ const statements: ReadonlyArray<string> = [
       FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(e, o);
     PERFORM tg_lock_all('tollgate.key:', keys);
     known := tg_priors(keys);
-    wallets := ARRAY(SELECT projects[o] FROM generate_series(1, size) AS o WHERE NOT known ? keys[o]);
+    wallets := ARRAY(SELECT DISTINCT projects[o] FROM generate_series(1, size) AS o WHERE NOT known ? keys[o]);
     PERFORM tg_lock_all('tollgate.wallet:', wallets);
     SELECT array_agg(g.id ORDER BY g.project_id, g.spending), array_agg(g.project_id ORDER BY g.project_id, g.spending),
         array_agg(g.remaining ORDER BY g.project_id, g.spending), array_agg(g.expires_at ORDER BY g.project_id, g.spending)
@@ -127,12 +184,13 @@ const statements: ReadonlyArray<string> = [
   END $$`,
   // Captures. Holds are read once under their wallets' locks; each item is checked against its
   // hold as earlier items of the batch left it (a second capture of one hold is refused).
-  `CREATE FUNCTION tg_capture_many(p_items jsonb) RETURNS TABLE (i int, result jsonb) LANGUAGE plpgsql AS $$
+  `CREATE FUNCTION tg_capture_many(p_items jsonb) RETURNS TABLE (i int, result jsonb) LANGUAGE plpgsql
+    SET plan_cache_mode = force_generic_plan AS $$
   DECLARE
     size int := jsonb_array_length(p_items);
     idx int[]; keys text[]; fps text[]; hold_ids text[]; amounts bigint[]; payees jsonb[]; nows bigint[];
     known jsonb; results jsonb[] := '{}'; remembered ledger_idempotency[] := '{}';
-    held holds[]; position jsonb; changed holds[] := '{}';
+    fresh int[]; held holds[]; position jsonb; changed holds[] := '{}';
     posted ledger_transactions[] := '{}'; entry_tx bigint[] := '{}'; entry_ordinals smallint[] := '{}';
     entry_accounts text[] := '{}'; entry_amounts bigint[] := '{}';
     k int; h holds; refusal jsonb; tx bigint; accounts text[]; legs bigint[]; outcome jsonb; o int;
@@ -146,9 +204,15 @@ const statements: ReadonlyArray<string> = [
       FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(e, o);
     PERFORM tg_lock_all('tollgate.key:', keys);
     known := tg_priors(keys);
-    PERFORM tg_lock_all('tollgate.wallet:', ARRAY(SELECT project_id FROM holds WHERE id = ANY (
-      ARRAY(SELECT hold_ids[s] FROM generate_series(1, size) AS s WHERE NOT known ? keys[s]))));
-    SELECT coalesce(array_agg(t), '{}') INTO held FROM holds AS t WHERE t.id = ANY (hold_ids);
+    fresh := ARRAY(SELECT s FROM generate_series(1, size) AS s WHERE NOT known ? keys[s]);
+    -- only a partial capture gives credit back to lots and needs its wallet's lock; a full one
+    -- changes just its hold (row-locked below) and balance rows
+    SELECT coalesce(array_agg(t), '{}') INTO held FROM holds AS t WHERE t.id = ANY (ARRAY(SELECT hold_ids[s] FROM unnest(fresh) AS s));
+    PERFORM tg_lock_all('tollgate.wallet:', ARRAY(
+      SELECT t.project_id FROM unnest(held) AS t JOIN unnest(fresh) AS s ON t.id = hold_ids[s]
+      WHERE t.status = 'pending' AND amounts[s] < t.amount));
+    SELECT coalesce(array_agg(t), '{}') INTO held FROM (SELECT * FROM holds WHERE id = ANY (ARRAY(SELECT id FROM unnest(held)))
+      ORDER BY id FOR UPDATE) AS t;
     SELECT coalesce(jsonb_object_agg(held[s].id, s), '{}') INTO position FROM generate_series(1, cardinality(held)) AS s;
     FOR k IN 1 .. size LOOP
       IF known ? keys[k] THEN
@@ -194,6 +258,7 @@ const statements: ReadonlyArray<string> = [
       known := known || jsonb_build_object(keys[k], jsonb_build_object('f', fps[k], 'o', outcome));
     END LOOP;
     -- what a capture does not consume goes back to the lots, allocations in drawing order
+    IF EXISTS (SELECT FROM unnest(changed) AS c WHERE c.captured < c.amount) THEN
     UPDATE grants AS g SET remaining = g.remaining + r.released
       FROM (SELECT a.grant_id, sum(a.amount - least(a.amount, greatest(0, c.captured - a.before))) AS released
             FROM unnest(changed) AS c,
@@ -202,14 +267,16 @@ const statements: ReadonlyArray<string> = [
                        FROM jsonb_array_elements(c.allocations) WITH ORDINALITY AS x(e, n)) AS a
             WHERE c.captured < c.amount GROUP BY a.grant_id) AS r
       WHERE g.id = r.grant_id AND r.released > 0;
+    END IF;
     INSERT INTO ledger_transactions SELECT * FROM unnest(posted);
     INSERT INTO ledger_entries (transaction_id, ordinal, account, amount)
       SELECT * FROM unnest(entry_tx, entry_ordinals, entry_accounts, entry_amounts);
-    PERFORM tg_apply_balances(entry_accounts, entry_amounts);
     UPDATE holds AS t SET status = c.status, captured = c.captured, resolved_at = c.resolved_at,
         transaction_id = c.transaction_id
       FROM unnest(changed) AS c WHERE t.id = c.id;
     INSERT INTO ledger_idempotency SELECT * FROM unnest(remembered);
+    -- last: other captures may want the same balance rows
+    PERFORM tg_apply_balances(entry_accounts, entry_amounts);
     RETURN QUERY SELECT idx[s], results[s] FROM generate_series(1, size) AS s;
   END $$`
 ]
