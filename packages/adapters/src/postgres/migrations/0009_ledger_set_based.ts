@@ -43,15 +43,6 @@ const statements: ReadonlyArray<string> = [
     "tg_hold_refusal(holds, bigint, bigint)",
     "tg_hold_not_found(text)"
   ].map((f) => `ALTER FUNCTION ${f} STABLE`),
-  // Called once per captured item: in PL/pgSQL its query is planned once per session.
-  `CREATE OR REPLACE FUNCTION tg_posted_json(p_tx bigint, p_key text, p_kind text, p_project text, p_now bigint,
-      p_reason text, p_accounts text[], p_amounts bigint[]) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
-  BEGIN
-    RETURN jsonb_strip_nulls(jsonb_build_object('id', p_tx::text, 'idempotencyKey', p_key, 'kind', p_kind,
-      'projectId', p_project, 'createdAt', p_now, 'reason', p_reason, 'entries',
-      (SELECT jsonb_agg(jsonb_build_object('account', acc, 'amount', amt) ORDER BY n)
-        FROM unnest(p_accounts, p_amounts) WITH ORDINALITY AS e(acc, amt, n) WHERE amt <> 0)));
-  END $$`,
   // What a write under an already used key returns (tg_replay's answer, from a prior record).
   `CREATE FUNCTION tg_replayed(p_prior jsonb, p_key text, p_fingerprint text) RETURNS jsonb
     LANGUAGE sql STABLE AS $$
@@ -188,20 +179,28 @@ const statements: ReadonlyArray<string> = [
     SET plan_cache_mode = force_generic_plan AS $$
   DECLARE
     size int := jsonb_array_length(p_items);
-    idx int[]; keys text[]; fps text[]; hold_ids text[]; amounts bigint[]; payees jsonb[]; nows bigint[];
+    idx int[]; keys text[]; fps text[]; hold_ids text[]; amounts bigint[]; nows bigint[];
+    leg_counts int[]; leg_accounts text[]; leg_amounts bigint[]; first_leg int; next_leg int := 1;
     known jsonb; results jsonb[] := '{}'; remembered ledger_idempotency[] := '{}';
     fresh int[]; held holds[]; position jsonb; changed holds[] := '{}';
     posted ledger_transactions[] := '{}'; entry_tx bigint[] := '{}'; entry_ordinals smallint[] := '{}';
     entry_accounts text[] := '{}'; entry_amounts bigint[] := '{}';
     k int; h holds; refusal jsonb; tx bigint; accounts text[]; legs bigint[]; outcome jsonb; o int;
+    transactions regclass := pg_get_serial_sequence('ledger_transactions', 'id'); j int; ordinal int;
+    entries jsonb; posting jsonb;
   BEGIN
     SELECT array_agg((e->>'i')::int ORDER BY x.o), array_agg(e->>'key' ORDER BY x.o),
         array_agg(e->>'fingerprint' ORDER BY x.o), array_agg(e->>'holdId' ORDER BY x.o),
         array_agg((e->>'amount')::bigint ORDER BY x.o),
-        array_agg(jsonb_build_object('accounts', e->'accounts', 'amounts', e->'amounts') ORDER BY x.o),
-        array_agg((e->>'now')::bigint ORDER BY x.o)
-      INTO idx, keys, fps, hold_ids, amounts, payees, nows
+        array_agg(jsonb_array_length(e->'accounts') ORDER BY x.o), array_agg((e->>'now')::bigint ORDER BY x.o)
+      INTO idx, keys, fps, hold_ids, amounts, leg_counts, nows
       FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(e, o);
+    -- every item's payees, one after the other (item k's are the next leg_counts[k])
+    SELECT coalesce(array_agg(l.acc ORDER BY x.o, l.n), '{}'),
+        coalesce(array_agg((x.e->'amounts'->>(l.n - 1)::int)::bigint ORDER BY x.o, l.n), '{}')
+      INTO leg_accounts, leg_amounts
+      FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(e, o),
+        jsonb_array_elements_text(x.e->'accounts') WITH ORDINALITY AS l(acc, n);
     PERFORM tg_lock_all('tollgate.key:', keys);
     known := tg_priors(keys);
     fresh := ARRAY(SELECT s FROM generate_series(1, size) AS s WHERE NOT known ? keys[s]);
@@ -215,6 +214,8 @@ const statements: ReadonlyArray<string> = [
       ORDER BY id FOR UPDATE) AS t;
     SELECT coalesce(jsonb_object_agg(held[s].id, s), '{}') INTO position FROM generate_series(1, cardinality(held)) AS s;
     FOR k IN 1 .. size LOOP
+      first_leg := next_leg;
+      next_leg := next_leg + leg_counts[k];
       IF known ? keys[k] THEN
         results[k] := tg_replayed(known -> keys[k], keys[k], fps[k]);
         CONTINUE;
@@ -228,28 +229,36 @@ const statements: ReadonlyArray<string> = [
         IF refusal IS NOT NULL THEN
           outcome := refusal;
         ELSE
-          accounts := array_prepend('wallet:' || h.project_id, ARRAY(SELECT jsonb_array_elements_text(payees[k] -> 'accounts')));
-          legs := array_prepend(-amounts[k], ARRAY(SELECT jsonb_array_elements_text(payees[k] -> 'amounts')::bigint));
+          -- the transaction tg_capture would post (an unbalanced one fails the commit, and then
+          -- the batch, whose items are retried one by one and refused as tg_capture refuses them)
+          accounts := array_prepend('wallet:' || h.project_id, leg_accounts[first_leg : next_leg - 1]);
+          legs := array_prepend(-amounts[k], leg_amounts[first_leg : next_leg - 1]);
           tx := NULL;
+          posting := NULL;
           IF amounts[k] > 0 THEN
-            IF (SELECT sum(a) FROM unnest(legs) AS a) <> 0 OR cardinality(accounts) <> cardinality(legs) THEN
-              RAISE EXCEPTION 'unbalanced capture transaction %', keys[k];
-            END IF;
-            tx := nextval(pg_get_serial_sequence('ledger_transactions', 'id'));
+            tx := nextval(transactions);
             posted := posted || ROW(tx, keys[k], 'capture', h.project_id, nows[k], NULL)::ledger_transactions;
-            SELECT entry_tx || array_agg(tx), entry_ordinals || array_agg(row_number::smallint),
-                entry_accounts || array_agg(acc), entry_amounts || array_agg(amt)
-              INTO entry_tx, entry_ordinals, entry_accounts, entry_amounts
-              FROM (SELECT acc, amt, row_number() OVER (ORDER BY leg) FROM unnest(accounts, legs) WITH ORDINALITY AS e(acc, amt, leg)
-                    WHERE amt <> 0) AS s;
+            entries := '[]';
+            ordinal := 0;
+            FOR j IN 1 .. cardinality(legs) LOOP
+              CONTINUE WHEN legs[j] = 0;
+              ordinal := ordinal + 1;
+              entry_tx := entry_tx || tx;
+              entry_ordinals := entry_ordinals || ordinal::smallint;
+              entry_accounts := entry_accounts || accounts[j];
+              entry_amounts := entry_amounts || legs[j];
+              entries := entries || jsonb_build_object('account', accounts[j], 'amount', legs[j]);
+            END LOOP;
+            -- tg_posted_json's shape, built here without a query per item
+            posting := jsonb_build_object('id', tx::text, 'idempotencyKey', keys[k], 'kind', 'capture',
+              'projectId', h.project_id, 'createdAt', nows[k], 'entries', entries);
           END IF;
           h.status := 'captured'; h.captured := amounts[k]; h.resolved_at := nows[k]; h.transaction_id := tx;
           held[o] := h;
           changed := changed || h;
           outcome := jsonb_build_object('ok', jsonb_build_object(
             'hold', tg_hold_json(h),
-            'transaction', CASE WHEN tx IS NULL THEN NULL
-              ELSE tg_posted_json(tx, keys[k], 'capture', h.project_id, nows[k], NULL, accounts, legs) END,
+            'transaction', posting,
             'released', h.amount - amounts[k]));
         END IF;
       END IF;
