@@ -113,25 +113,25 @@ const statements: ReadonlyArray<string> = [
     outcome jsonb;
   BEGIN
     PERFORM set_config('synchronous_commit', 'off', true);
-    SELECT array_agg((e->>'i')::int ORDER BY o), array_agg(e->>'key' ORDER BY o), array_agg(e->>'fingerprint' ORDER BY o),
-        array_agg(e->>'holdId' ORDER BY o), array_agg(e->>'projectId' ORDER BY o),
-        array_agg((e->>'amount')::bigint ORDER BY o), array_agg((e->>'expiresAt')::bigint ORDER BY o),
-        array_agg((e->>'now')::bigint ORDER BY o)
+    -- aggregates read a sorted subquery in its order: one sort instead of one per aggregate
+    SELECT array_agg((e->>'i')::int), array_agg(e->>'key'), array_agg(e->>'fingerprint'), array_agg(e->>'holdId'),
+        array_agg(e->>'projectId'), array_agg((e->>'amount')::bigint), array_agg((e->>'expiresAt')::bigint),
+        array_agg((e->>'now')::bigint)
       INTO idx, keys, fps, hold_ids, projects, amounts, expiries, nows
-      FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(e, o);
+      FROM (SELECT e FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(e, o) ORDER BY x.o) AS x;
     PERFORM tg_lock_all('tollgate.key:', keys);
     known := tg_priors(keys);
     wallets := ARRAY(SELECT DISTINCT projects[o] FROM generate_series(1, size) AS o WHERE NOT known ? keys[o]);
     PERFORM tg_lock_all('tollgate.wallet:', wallets);
-    SELECT array_agg(g.id ORDER BY g.project_id, g.spending), array_agg(g.project_id ORDER BY g.project_id, g.spending),
-        array_agg(g.remaining ORDER BY g.project_id, g.spending), array_agg(g.expires_at ORDER BY g.project_id, g.spending)
+    SELECT array_agg(g.id), array_agg(g.project_id), array_agg(g.remaining), array_agg(g.expires_at)
       INTO lot_ids, lot_projects, lot_left, lot_expiries
-      FROM (SELECT id, project_id, remaining, expires_at,
-              row_number() OVER (ORDER BY coalesce(expires_at, 9223372036854775807), created_at, id COLLATE "C") AS spending
-            FROM grants WHERE project_id = ANY (wallets) AND remaining > 0) AS g;
+      FROM (SELECT id, project_id, remaining, expires_at FROM grants WHERE project_id = ANY (wallets) AND remaining > 0
+            ORDER BY project_id, coalesce(expires_at, 9223372036854775807), created_at, id COLLATE "C") AS g;
     lot_drawn := array_fill(0::bigint, ARRAY[coalesce(cardinality(lot_ids), 0)]);
-    SELECT coalesce(jsonb_object_agg(p, f), '{}') INTO first_lot
-      FROM (SELECT lot_projects[o] AS p, min(o) AS f FROM generate_series(1, coalesce(cardinality(lot_ids), 0)) AS o GROUP BY 1) AS s;
+    first_lot := '{}';
+    FOR j IN 1 .. coalesce(cardinality(lot_ids), 0) LOOP
+      IF NOT first_lot ? lot_projects[j] THEN first_lot := first_lot || jsonb_build_object(lot_projects[j], j); END IF;
+    END LOOP;
     FOR k IN 1 .. size LOOP
       IF known ? keys[k] THEN
         results[k] := tg_replayed(known -> keys[k], keys[k], fps[k]);
@@ -171,7 +171,11 @@ const statements: ReadonlyArray<string> = [
       FROM unnest(lot_ids, lot_drawn) AS d(id, drawn) WHERE g.id = d.id AND d.drawn > 0;
     INSERT INTO holds SELECT * FROM unnest(created);
     INSERT INTO ledger_idempotency SELECT * FROM unnest(remembered);
-    RETURN QUERY SELECT idx[o], results[o] FROM generate_series(1, size) AS o;
+    FOR k IN 1 .. size LOOP
+      i := idx[k];
+      result := results[k];
+      RETURN NEXT;
+    END LOOP;
   END $$`,
   // Captures. Holds are read once under their wallets' locks; each item is checked against its
   // hold as earlier items of the batch left it (a second capture of one hold is refused).
@@ -189,18 +193,16 @@ const statements: ReadonlyArray<string> = [
     transactions regclass := pg_get_serial_sequence('ledger_transactions', 'id'); j int; ordinal int;
     entries jsonb; posting jsonb;
   BEGIN
-    SELECT array_agg((e->>'i')::int ORDER BY x.o), array_agg(e->>'key' ORDER BY x.o),
-        array_agg(e->>'fingerprint' ORDER BY x.o), array_agg(e->>'holdId' ORDER BY x.o),
-        array_agg((e->>'amount')::bigint ORDER BY x.o),
-        array_agg(jsonb_array_length(e->'accounts') ORDER BY x.o), array_agg((e->>'now')::bigint ORDER BY x.o)
+    SELECT array_agg((e->>'i')::int), array_agg(e->>'key'), array_agg(e->>'fingerprint'), array_agg(e->>'holdId'),
+        array_agg((e->>'amount')::bigint), array_agg(jsonb_array_length(e->'accounts')), array_agg((e->>'now')::bigint)
       INTO idx, keys, fps, hold_ids, amounts, leg_counts, nows
-      FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(e, o);
+      FROM (SELECT e FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(e, o) ORDER BY x.o) AS x;
     -- every item's payees, one after the other (item k's are the next leg_counts[k])
-    SELECT coalesce(array_agg(l.acc ORDER BY x.o, l.n), '{}'),
-        coalesce(array_agg((x.e->'amounts'->>(l.n - 1)::int)::bigint ORDER BY x.o, l.n), '{}')
-      INTO leg_accounts, leg_amounts
-      FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(e, o),
-        jsonb_array_elements_text(x.e->'accounts') WITH ORDINALITY AS l(acc, n);
+    SELECT coalesce(array_agg(acc), '{}'), coalesce(array_agg(amt), '{}') INTO leg_accounts, leg_amounts
+      FROM (SELECT l.acc, (x.e->'amounts'->>(l.n - 1)::int)::bigint AS amt
+            FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(e, o),
+              jsonb_array_elements_text(x.e->'accounts') WITH ORDINALITY AS l(acc, n)
+            ORDER BY x.o, l.n) AS p;
     PERFORM tg_lock_all('tollgate.key:', keys);
     known := tg_priors(keys);
     fresh := ARRAY(SELECT s FROM generate_series(1, size) AS s WHERE NOT known ? keys[s]);
@@ -286,7 +288,11 @@ const statements: ReadonlyArray<string> = [
     INSERT INTO ledger_idempotency SELECT * FROM unnest(remembered);
     -- last: other captures may want the same balance rows
     PERFORM tg_apply_balances(entry_accounts, entry_amounts);
-    RETURN QUERY SELECT idx[s], results[s] FROM generate_series(1, size) AS s;
+    FOR k IN 1 .. size LOOP
+      i := idx[k];
+      result := results[k];
+      RETURN NEXT;
+    END LOOP;
   END $$`
 ]
 
