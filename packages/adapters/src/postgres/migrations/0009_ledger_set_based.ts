@@ -7,8 +7,9 @@ import { Effect } from "effect"
  * arithmetic runs per item, in memory:
  *
  * - every key's lock is taken up front, in lock-id order, and the keys' records read in one query;
- * - then every wallet the batch may change is locked, in lock-id order, and its lots (holds) or
- *   its holds (captures) read in one query;
+ * - a batch of holds then locks every wallet it may draw from, in lock-id order, and reads their
+ *   lots in one query; a batch of captures locks the wallets of its partial captures (the only
+ *   ones that give credit back to lots), then its holds' rows, and reads the holds in one query;
  * - items are decided in item order, exactly as the single calls would decide them one after the
  *   other (a key seen earlier in the batch replays or conflicts like a stored one);
  * - lots, holds, transactions, entries, balances and idempotency records are written with one
@@ -66,15 +67,14 @@ const statements: ReadonlyArray<string> = [
   // balance row through each other's commits. Accounts in name order, so waits form no cycle.
   `CREATE OR REPLACE FUNCTION tg_apply_balances(p_accounts text[], p_amounts bigint[]) RETURNS void
     LANGUAGE plpgsql AS $$
-  DECLARE d record; free smallint;
+  DECLARE d record;
   BEGIN
     FOR d IN SELECT acc, sum(amt)::bigint AS amt FROM unnest(p_accounts, p_amounts) AS e(acc, amt)
       GROUP BY acc ORDER BY acc COLLATE "C"
     LOOP
-      SELECT shard INTO free FROM account_balances WHERE account = d.acc ORDER BY shard LIMIT 1 FOR UPDATE SKIP LOCKED;
-      IF FOUND THEN
-        UPDATE account_balances SET balance = balance + d.amt WHERE account = d.acc AND shard = free;
-      ELSE
+      UPDATE account_balances SET balance = balance + d.amt WHERE (account, shard) = (
+        SELECT account, shard FROM account_balances WHERE account = d.acc ORDER BY shard LIMIT 1 FOR UPDATE SKIP LOCKED);
+      IF NOT FOUND THEN
         INSERT INTO account_balances AS b (account, shard, balance) VALUES (d.acc, floor(random() * 16)::smallint, d.amt)
           ON CONFLICT (account, shard) DO UPDATE SET balance = b.balance + EXCLUDED.balance;
       END IF;
