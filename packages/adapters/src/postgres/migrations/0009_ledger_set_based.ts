@@ -125,8 +125,11 @@ const statements: ReadonlyArray<string> = [
     PERFORM tg_lock_all('tollgate.wallet:', wallets);
     SELECT array_agg(g.id), array_agg(g.project_id), array_agg(g.remaining), array_agg(g.expires_at)
       INTO lot_ids, lot_projects, lot_left, lot_expiries
-      FROM (SELECT id, project_id, remaining, expires_at FROM grants WHERE project_id = ANY (wallets) AND remaining > 0
-            ORDER BY project_id, coalesce(expires_at, 9223372036854775807), created_at, id COLLATE "C") AS g;
+      -- per wallet through its index (OFFSET 0 keeps the generic plan from scanning every lot)
+      FROM (SELECT l.* FROM unnest(wallets) AS w(project),
+              LATERAL (SELECT id, project_id, remaining, expires_at, created_at FROM grants
+                       WHERE project_id = w.project AND remaining > 0 OFFSET 0) AS l
+            ORDER BY l.project_id, coalesce(l.expires_at, 9223372036854775807), l.created_at, l.id COLLATE "C") AS g;
     lot_drawn := array_fill(0::bigint, ARRAY[coalesce(cardinality(lot_ids), 0)]);
     first_lot := '{}';
     FOR j IN 1 .. coalesce(cardinality(lot_ids), 0) LOOP
