@@ -93,13 +93,19 @@ const makeBatcher = (
     const queue = yield* Effect.acquireRelease(Queue.unbounded<Pending>(), Queue.shutdown)
     const oneByOne = (batch: ReadonlyArray<Pending>) =>
       Effect.forEach(batch, (p) => Effect.flatMap(Effect.exit(single(p.params)), (exit) => Deferred.done(p.done, exit)))
+    // Even a batch of one goes through the batch function: its capture takes no wallet lock.
     const flush = (batch: ReadonlyArray<Pending>) =>
-      batch.length === 1 ? oneByOne(batch) : sql.unsafe<{ i: number; result: Outcome }>(
+      sql.unsafe<{ i: number; result: Outcome }>(
         `SELECT i, result FROM ${many}($1::jsonb)`,
         [JSON.stringify(batch.map((p, i) => ({ ...p.params, i })))]
       ).pipe(
         Effect.flatMap((rows) => Effect.forEach(rows, (row) => Deferred.succeed(batch[row.i]!.done, row.result))),
-        Effect.catchAll(() => oneByOne(batch))
+        Effect.catchAll((e) =>
+          Effect.zipRight(
+            Effect.logWarning(`${many} failed as a whole; running its calls one by one`, e),
+            oneByOne(batch)
+          )
+        )
       )
     const worker = Queue.takeBetween(queue, 1, options.maxSize).pipe(
       Effect.flatMap((chunk) => flush(Chunk.toReadonlyArray(chunk))),

@@ -31,6 +31,13 @@ describe("PGlite ledger", () => {
   ledgerProperties("pglite", layer, { numRuns: 40 })
 })
 
+describe("PGlite ledger, batched", () => {
+  // one connection: batches still form while a statement runs, and run one after the other
+  const layer = lite.fresh(Layer.scoped(Ledger, makePgLedgerBatched({ maxSize: 8, workers: 3 })))
+  ledgerContract("pglite batched", layer)
+  ledgerProperties("pglite batched", layer, { numRuns: 40 })
+})
+
 const live = <A, E>(body: Effect.Effect<A, E, Ledger | SqlClient.SqlClient>) =>
   body.pipe(Effect.provide(pg.fresh(Layer.effect(Ledger, makePgLedger))))
 const liveBatched = <A, E>(body: Effect.Effect<A, E, Ledger | SqlClient.SqlClient>) =>

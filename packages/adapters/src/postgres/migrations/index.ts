@@ -7,6 +7,7 @@ import m0005 from "./0005_inbox_leases.js"
 import m0006 from "./0006_inbox_dead_letters.js"
 import m0007 from "./0007_plan_changes.js"
 import m0008 from "./0008_refund_reclaim.js"
+import m0009 from "./0009_ledger_set_based.js"
 
 /**
  * Every migration, in order. They create everything from an empty database and are recorded
@@ -20,5 +21,6 @@ export const migrations = Migrator.fromRecord({
   "0005_inbox_leases": m0005,
   "0006_inbox_dead_letters": m0006,
   "0007_plan_changes": m0007,
-  "0008_refund_reclaim": m0008
+  "0008_refund_reclaim": m0008,
+  "0009_ledger_set_based": m0009
 })
