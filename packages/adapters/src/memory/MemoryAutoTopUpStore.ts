@@ -17,11 +17,11 @@ export const makeMemoryAutoTopUpStore = Effect.sync(() => {
   const states = new Map<ProjectId, AutoTopUpState>()
   const read = (projectId: ProjectId) => states.get(projectId) ?? emptyAutoTopUpState(projectId)
 
-  const get = Effect.fn("AutoTopUpStore.get")(function*(projectId: ProjectId) {
+  const get = Effect.fnUntraced(function*(projectId: ProjectId) {
     return read(projectId)
   })
 
-  const configure = Effect.fn("AutoTopUpStore.configure")(
+  const configure = Effect.fnUntraced(
     function*(projectId: ProjectId, settings: AutoTopUpSettings) {
       const next: AutoTopUpState = { ...read(projectId), settings }
       states.set(projectId, next)
@@ -29,19 +29,19 @@ export const makeMemoryAutoTopUpStore = Effect.sync(() => {
     }
   )
 
-  const setEndpoint = Effect.fn("AutoTopUpStore.setEndpoint")(
+  const setEndpoint = Effect.fnUntraced(
     function*(projectId: ProjectId, endpoint: NotificationEndpoint) {
       states.set(projectId, { ...read(projectId), endpoint })
     }
   )
 
-  const begin = Effect.fn("AutoTopUpStore.begin")(function*(projectId: ProjectId, request: BeginRequest) {
+  const begin = Effect.fnUntraced(function*(projectId: ProjectId, request: BeginRequest) {
     const [result, next] = beginTransition(read(projectId), request)
     states.set(projectId, next)
     return result
   })
 
-  const finish = Effect.fn("AutoTopUpStore.finish")(
+  const finish = Effect.fnUntraced(
     function*(projectId: ProjectId, attempt: number, result: ChargeResult) {
       const [ended, next] = finishTransition(read(projectId), attempt, result)
       if (ended) states.set(projectId, next)
@@ -49,7 +49,7 @@ export const makeMemoryAutoTopUpStore = Effect.sync(() => {
     }
   )
 
-  const stalled = Effect.fn("AutoTopUpStore.stalled")(
+  const stalled = Effect.fnUntraced(
     function*(options: { readonly startedBefore: number; readonly limit: number }) {
       return [...states.values()]
         .filter((s) => s.phase === "charging" && s.current !== undefined && s.current.startedAt < options.startedBefore)

@@ -28,7 +28,7 @@ const oldestFirst = (a: Stored, b: Stored): number =>
 export const makeMemoryBillingInbox = Effect.sync(() => {
   const events = new Map<EventId, Stored>()
 
-  const store = Effect.fn("BillingInbox.store")(function*(incoming: IncomingEvent, receivedAt: number) {
+  const store = Effect.fnUntraced(function*(incoming: IncomingEvent, receivedAt: number) {
     if (events.has(incoming.id)) return "duplicate" as const
     const event = new BillingEvent({
       id: incoming.id,
@@ -44,7 +44,7 @@ export const makeMemoryBillingInbox = Effect.sync(() => {
     return "stored" as const
   })
 
-  const get = Effect.fn("BillingInbox.get")(function*(id: EventId) {
+  const get = Effect.fnUntraced(function*(id: EventId) {
     return Option.fromNullable(events.get(id)?.event)
   })
 
@@ -57,7 +57,7 @@ export const makeMemoryBillingInbox = Effect.sync(() => {
     return new ClaimedBillingEvent({ ...event, leaseToken })
   }
 
-  const claim = Effect.fn("BillingInbox.claim")(
+  const claim = Effect.fnUntraced(
     function*(options: { readonly now: number; readonly limit: number; readonly leaseMs: number }) {
       const { leaseMs, limit, now } = options
       const due = [...events.values()]
@@ -70,7 +70,7 @@ export const makeMemoryBillingInbox = Effect.sync(() => {
     }
   )
 
-  const claimEvent = Effect.fn("BillingInbox.claimEvent")(
+  const claimEvent = Effect.fnUntraced(
     function*(id: EventId, options: { readonly now: number; readonly leaseMs: number }) {
       const stored = events.get(id)
       if (stored === undefined || !isDue(stored, options.now)) return Option.none()
@@ -86,7 +86,7 @@ export const makeMemoryBillingInbox = Effect.sync(() => {
       : undefined
   }
 
-  const complete = Effect.fn("BillingInbox.complete")(function*(id: EventId, leaseToken: string, at: number) {
+  const complete = Effect.fnUntraced(function*(id: EventId, leaseToken: string, at: number) {
     const stored = leased(id, leaseToken)
     if (stored === undefined) return false
     events.set(id, {
@@ -97,7 +97,7 @@ export const makeMemoryBillingInbox = Effect.sync(() => {
     return true
   })
 
-  const fail = Effect.fn("BillingInbox.fail")(
+  const fail = Effect.fnUntraced(
     function*(id: EventId, leaseToken: string, error: string, retryAt: number) {
       const stored = leased(id, leaseToken)
       if (stored === undefined) return false
@@ -110,7 +110,7 @@ export const makeMemoryBillingInbox = Effect.sync(() => {
     }
   )
 
-  const deadLetter = Effect.fn("BillingInbox.deadLetter")(
+  const deadLetter = Effect.fnUntraced(
     function*(id: EventId, leaseToken: string, error: string) {
       const stored = leased(id, leaseToken)
       if (stored === undefined) return false
@@ -123,7 +123,7 @@ export const makeMemoryBillingInbox = Effect.sync(() => {
     }
   )
 
-  const list = Effect.fn("BillingInbox.list")(
+  const list = Effect.fnUntraced(
     function*(options: { readonly status: BillingEventStatus; readonly limit: number }) {
       return [...events.values()]
         .filter((s) => s.event.status === options.status)
@@ -133,7 +133,7 @@ export const makeMemoryBillingInbox = Effect.sync(() => {
     }
   )
 
-  const requeue = Effect.fn("BillingInbox.requeue")(function*(id: EventId) {
+  const requeue = Effect.fnUntraced(function*(id: EventId) {
     const stored = events.get(id)
     if (stored === undefined || stored.event.status !== "dead") return Option.none()
     const event = new BillingEvent({ ...stored.event, status: "pending", attempts: 0 })

@@ -18,35 +18,35 @@ export const makeMemoryCatalog = Effect.sync(() => {
   const routes = new Map<RouteId, Route>()
   const datasets = new Map<DatasetId, Dataset>()
 
-  const getPlan = Effect.fn("Catalog.getPlan")(function*(id: PlanId, version?: number) {
+  const getPlan = Effect.fnUntraced(function*(id: PlanId, version?: number) {
     const versions = plans.get(id) ?? []
     return Option.fromNullable(version === undefined ? versions.at(-1) : versions.find((p) => p.version === version))
   })
 
-  const putPlan = Effect.fn("Catalog.putPlan")(function*(draft: PlanDraft) {
+  const putPlan = Effect.fnUntraced(function*(draft: PlanDraft) {
     const versions = plans.get(draft.id) ?? []
     const plan = new Plan({ ...draft, version: versions.length + 1 })
     plans.set(draft.id, [...versions, plan])
     return plan
   })
 
-  const getRoute = Effect.fn("Catalog.getRoute")(function*(id: RouteId) {
+  const getRoute = Effect.fnUntraced(function*(id: RouteId) {
     return Option.fromNullable(routes.get(id))
   })
 
-  const putRoute = Effect.fn("Catalog.putRoute")(function*(route: Route) {
+  const putRoute = Effect.fnUntraced(function*(route: Route) {
     routes.set(route.id, route)
   })
 
-  const deleteRoute = Effect.fn("Catalog.deleteRoute")(function*(id: RouteId) {
+  const deleteRoute = Effect.fnUntraced(function*(id: RouteId) {
     return routes.delete(id)
   })
 
-  const getDataset = Effect.fn("Catalog.getDataset")(function*(id: DatasetId) {
+  const getDataset = Effect.fnUntraced(function*(id: DatasetId) {
     return Option.fromNullable(datasets.get(id))
   })
 
-  const putDataset = Effect.fn("Catalog.putDataset")(function*(dataset: Dataset) {
+  const putDataset = Effect.fnUntraced(function*(dataset: Dataset) {
     datasets.set(dataset.id, dataset)
   })
 
@@ -56,12 +56,12 @@ export const makeMemoryCatalog = Effect.sync(() => {
       Effect.withSpan("Catalog.listPlans")
     ),
     putPlan,
-    listRoutes: Effect.sync(() => [...routes.values()].sort(byId)).pipe(Effect.withSpan("Catalog.listRoutes")),
+    listRoutes: Effect.sync(() => [...routes.values()].sort(byId)),
     getRoute,
     putRoute,
     deleteRoute,
     getDataset,
-    listDatasets: Effect.sync(() => [...datasets.values()].sort(byId)).pipe(Effect.withSpan("Catalog.listDatasets")),
+    listDatasets: Effect.sync(() => [...datasets.values()].sort(byId)),
     putDataset
   })
 })

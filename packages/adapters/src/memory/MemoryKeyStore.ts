@@ -26,25 +26,25 @@ export const makeMemoryKeyStore = Effect.sync(() => {
     idByHash.set(key.hash, key.id)
   }
 
-  const insert = Effect.fn("KeyStore.insert")(function*(key: ApiKey) {
+  const insert = Effect.fnUntraced(function*(key: ApiKey) {
     const conflict = conflictWith(key)
     if (Option.isSome(conflict)) return yield* conflict.value
     put(key)
   })
 
-  const findByHash = Effect.fn("KeyStore.findByHash")(function*(hash: string) {
+  const findByHash = Effect.fnUntraced(function*(hash: string) {
     return Option.flatMap(Option.fromNullable(idByHash.get(hash)), (id) => Option.fromNullable(keys.get(id)))
   })
 
-  const get = Effect.fn("KeyStore.get")(function*(id: ApiKeyId) {
+  const get = Effect.fnUntraced(function*(id: ApiKeyId) {
     return Option.fromNullable(keys.get(id))
   })
 
-  const listByProject = Effect.fn("KeyStore.listByProject")(function*(project: ProjectId) {
+  const listByProject = Effect.fnUntraced(function*(project: ProjectId) {
     return [...keys.values()].filter((k) => k.projectId === project).sort(newestFirst)
   })
 
-  const revoke = Effect.fn("KeyStore.revoke")(function*(id: ApiKeyId, at: number) {
+  const revoke = Effect.fnUntraced(function*(id: ApiKeyId, at: number) {
     const key = keys.get(id)
     if (key === undefined) return yield* new KeyNotFound({ id })
     if (key.status === "revoked") return key
@@ -53,7 +53,7 @@ export const makeMemoryKeyStore = Effect.sync(() => {
     return revoked
   })
 
-  const rotate = Effect.fn("KeyStore.rotate")(function*(id: ApiKeyId, successor: ApiKey, graceUntil: number) {
+  const rotate = Effect.fnUntraced(function*(id: ApiKeyId, successor: ApiKey, graceUntil: number) {
     // `rotate` carries no time of its own: expiry is judged against the Clock, read before the
     // synchronous block below so the check and the write cannot be separated.
     const now = yield* Clock.currentTimeMillis

@@ -22,7 +22,7 @@ const oldestFirst = (a: Stored, b: Stored): number =>
 export const makeMemoryOutbox = Effect.sync(() => {
   const messages = new Map<MessageId, Stored>()
 
-  const enqueue = Effect.fn("Outbox.enqueue")(function*(message: Omit<OutboxMessage, "attempts">) {
+  const enqueue = Effect.fnUntraced(function*(message: Omit<OutboxMessage, "attempts">) {
     if (messages.has(message.id)) return "exists" as const
     const { availableAt, id, payload, projectId, topic } = message
     messages.set(id, {
@@ -33,7 +33,7 @@ export const makeMemoryOutbox = Effect.sync(() => {
     return "created" as const
   })
 
-  const claim = Effect.fn("Outbox.claim")(
+  const claim = Effect.fnUntraced(
     function*(options: { readonly now: number; readonly limit: number; readonly leaseMs: number }) {
       const { leaseMs, limit, now } = options
       const due = [...messages.values()]
@@ -48,13 +48,13 @@ export const makeMemoryOutbox = Effect.sync(() => {
     }
   )
 
-  const complete = Effect.fn("Outbox.complete")(function*(id: MessageId) {
+  const complete = Effect.fnUntraced(function*(id: MessageId) {
     const stored = messages.get(id)
     if (stored === undefined || stored.delivered) return
     messages.set(id, { ...stored, delivered: true })
   })
 
-  const retry = Effect.fn("Outbox.retry")(function*(id: MessageId, error: string, availableAt: number) {
+  const retry = Effect.fnUntraced(function*(id: MessageId, error: string, availableAt: number) {
     const stored = messages.get(id)
     if (stored === undefined || stored.delivered) return
     messages.set(id, { ...stored, message: { ...stored.message, availableAt }, lastError: error })

@@ -18,11 +18,11 @@ const byId = (a: ProjectId, b: ProjectId) => (a < b ? -1 : a > b ? 1 : 0)
 export const makeMemoryPlanChangeStore = Effect.sync(() => {
   const states = new Map<ProjectId, PlanChangeState>()
 
-  const get = Effect.fn("PlanChangeStore.get")(function*(projectId: ProjectId) {
+  const get = Effect.fnUntraced(function*(projectId: ProjectId) {
     return Option.fromNullable(states.get(projectId))
   })
 
-  const record = Effect.fn("PlanChangeStore.record")(
+  const record = Effect.fnUntraced(
     function*(projectId: ProjectId, basePlanId: PlanId, change: SubscriptionChange) {
       const current = states.get(projectId) ?? { projectId, basePlanId, changes: [] }
       if (current.changes.some((c) => sameChange(c, change))) {
@@ -35,7 +35,7 @@ export const makeMemoryPlanChangeStore = Effect.sync(() => {
     }
   )
 
-  const setPending = Effect.fn("PlanChangeStore.setPending")(
+  const setPending = Effect.fnUntraced(
     function*(projectId: ProjectId, pending: PendingPlanChange | undefined) {
       const current = states.get(projectId)
       if (current === undefined) return
@@ -44,7 +44,7 @@ export const makeMemoryPlanChangeStore = Effect.sync(() => {
     }
   )
 
-  const clearPending = Effect.fn("PlanChangeStore.clearPending")(
+  const clearPending = Effect.fnUntraced(
     function*(projectId: ProjectId, applied: PendingPlanChange) {
       const current = states.get(projectId)
       if (current === undefined || !samePending(current.pending, applied)) return false
@@ -54,7 +54,7 @@ export const makeMemoryPlanChangeStore = Effect.sync(() => {
     }
   )
 
-  const due = Effect.fn("PlanChangeStore.due")(function*(options: { readonly now: number; readonly limit: number }) {
+  const due = Effect.fnUntraced(function*(options: { readonly now: number; readonly limit: number }) {
     return [...states.values()]
       .filter((s) => s.pending !== undefined && s.pending.effectiveAt <= options.now)
       .sort((a, b) => a.pending!.effectiveAt - b.pending!.effectiveAt || byId(a.projectId, b.projectId))

@@ -10,17 +10,17 @@ const oldestFirst = (a: Project, b: Project): number =>
 export const makeMemoryProjectStore = Effect.sync(() => {
   const projects = new Map<ProjectId, Project>()
 
-  const get = Effect.fn("ProjectStore.get")(function*(id: ProjectId) {
+  const get = Effect.fnUntraced(function*(id: ProjectId) {
     return Option.fromNullable(projects.get(id))
   })
 
-  const put = Effect.fn("ProjectStore.put")(function*(project: Project) {
+  const put = Effect.fnUntraced(function*(project: Project) {
     projects.set(project.id, project)
   })
 
   return ProjectStore.of({
     get,
-    list: Effect.sync(() => [...projects.values()].sort(oldestFirst)).pipe(Effect.withSpan("ProjectStore.list")),
+    list: Effect.sync(() => [...projects.values()].sort(oldestFirst)),
     put
   })
 })

@@ -17,15 +17,15 @@ const runOf = ({ differences: _differences, ...run }: ReconciliationReport) => n
 export const makeMemoryReconciliationStore = Effect.sync(() => {
   const reports = new Map<ReconciliationId, ReconciliationReport>()
 
-  const save = Effect.fn("ReconciliationStore.save")(function*(report: ReconciliationReport) {
+  const save = Effect.fnUntraced(function*(report: ReconciliationReport) {
     reports.set(report.id, report)
   })
 
-  const get = Effect.fn("ReconciliationStore.get")(function*(id: ReconciliationId) {
+  const get = Effect.fnUntraced(function*(id: ReconciliationId) {
     return Option.fromNullable(reports.get(id))
   })
 
-  const list = Effect.fn("ReconciliationStore.list")(
+  const list = Effect.fnUntraced(
     function*(page: { readonly cursor?: string | undefined; readonly limit: number }) {
       const after = decodeReconciliationCursor(page.cursor)
       const limit = Math.max(0, Math.floor(page.limit))

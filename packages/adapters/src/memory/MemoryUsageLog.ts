@@ -46,13 +46,13 @@ const groupOf = (groupBy: UsageGrouping) => (row: UsageRecord): string => {
 export const makeMemoryUsageLog = Effect.sync(() => {
   const rows = new Map<RequestId, UsageRecord>()
 
-  const record = Effect.fn("UsageLog.record")(function*(row: UsageRecord) {
+  const record = Effect.fnUntraced(function*(row: UsageRecord) {
     if (rows.has(row.requestId)) return "exists" as const
     rows.set(row.requestId, row)
     return "created" as const
   })
 
-  const list = Effect.fn("UsageLog.list")(
+  const list = Effect.fnUntraced(
     function*(filter: UsageFilter, page: { readonly cursor?: string | undefined; readonly limit: number }) {
       const limit = Math.max(1, Math.floor(page.limit))
       // An unreadable cursor ends the listing rather than restarting it: a client looping on
@@ -70,7 +70,7 @@ export const makeMemoryUsageLog = Effect.sync(() => {
     }
   )
 
-  const summarize = Effect.fn("UsageLog.summarize")(function*(filter: UsageFilter, groupBy: UsageGrouping) {
+  const summarize = Effect.fnUntraced(function*(filter: UsageFilter, groupBy: UsageGrouping) {
     const groups = new Map<string, { calls: number; credits: number }>()
     const keyOf = groupOf(groupBy)
     for (const row of rows.values()) {

@@ -121,7 +121,7 @@ export const makeSandboxPaymentProvider = (options: SandboxPaymentProviderOption
     const reused = (key: string) =>
       new PaymentProviderError({ message: `sandbox: idempotency key ${key} was used with different parameters` })
 
-    const createTopUpCheckout = Effect.fn("SandboxPaymentProvider.createTopUpCheckout")(
+    const createTopUpCheckout = Effect.fnUntraced(
       function*(request: TopUpCheckout) {
         const invalid = validate(request)
         if (Option.isSome(invalid)) return yield* invalid.value
@@ -147,7 +147,7 @@ export const makeSandboxPaymentProvider = (options: SandboxPaymentProviderOption
       }
     )
 
-    const createSubscriptionCheckout = Effect.fn("SandboxPaymentProvider.createSubscriptionCheckout")(
+    const createSubscriptionCheckout = Effect.fnUntraced(
       function*(request: SubscriptionCheckout) {
         if (request.idempotencyKey.length === 0) {
           return yield* new PaymentProviderError({ message: "sandbox: an idempotency key is required" })
@@ -179,7 +179,7 @@ export const makeSandboxPaymentProvider = (options: SandboxPaymentProviderOption
         }`
       })
 
-    const chargeOffSession = Effect.fn("SandboxPaymentProvider.chargeOffSession")(function*(request: OffSessionCharge) {
+    const chargeOffSession = Effect.fnUntraced(function*(request: OffSessionCharge) {
       const invalid = validate(request)
       if (Option.isSome(invalid)) return yield* invalid.value
       const fingerprint = Fingerprint.fingerprint("charge", request)

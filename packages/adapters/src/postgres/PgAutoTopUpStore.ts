@@ -124,11 +124,11 @@ export const makePgAutoTopUpStore = Effect.gen(function*() {
       return [result, next] as const
     }))
 
-  const get = Effect.fn("AutoTopUpStore.get")(function*(projectId: ProjectId) {
+  const get = Effect.fnUntraced(function*(projectId: ProjectId) {
     return yield* read(projectId, false)
   }, orUnavailable)
 
-  const configure = Effect.fn("AutoTopUpStore.configure")(
+  const configure = Effect.fnUntraced(
     function*(projectId: ProjectId, settings: AutoTopUpSettings) {
       const [, next] = yield* transition(projectId, (state) => [undefined, { ...state, settings }])
       return next
@@ -136,7 +136,7 @@ export const makePgAutoTopUpStore = Effect.gen(function*() {
     orUnavailable
   )
 
-  const setEndpoint = Effect.fn("AutoTopUpStore.setEndpoint")(
+  const setEndpoint = Effect.fnUntraced(
     function*(projectId: ProjectId, endpoint: NotificationEndpoint) {
       yield* sql`
         INSERT INTO auto_top_up (project_id, endpoint_url, endpoint_secret)
@@ -148,12 +148,12 @@ export const makePgAutoTopUpStore = Effect.gen(function*() {
     orUnavailable
   )
 
-  const begin = Effect.fn("AutoTopUpStore.begin")(function*(projectId: ProjectId, request: BeginRequest) {
+  const begin = Effect.fnUntraced(function*(projectId: ProjectId, request: BeginRequest) {
     const [result] = yield* transition(projectId, (state) => beginTransition(state, request))
     return result
   }, orUnavailable)
 
-  const finish = Effect.fn("AutoTopUpStore.finish")(
+  const finish = Effect.fnUntraced(
     function*(projectId: ProjectId, attempt: number, result: ChargeResult) {
       const [ended] = yield* transition(projectId, (state) => finishTransition(state, attempt, result))
       return ended
@@ -161,7 +161,7 @@ export const makePgAutoTopUpStore = Effect.gen(function*() {
     orUnavailable
   )
 
-  const stalled = Effect.fn("AutoTopUpStore.stalled")(
+  const stalled = Effect.fnUntraced(
     function*(options: { readonly startedBefore: number; readonly limit: number }) {
       const limit = Number.isFinite(options.limit) ? Math.min(Math.max(0, Math.floor(options.limit)), 1_000_000) : 0
       if (limit === 0) return []

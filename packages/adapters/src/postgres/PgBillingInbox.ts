@@ -77,7 +77,7 @@ const orUnavailable = outage(
 export const makePgBillingInbox = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
 
-  const store = Effect.fn("BillingInbox.store")(function*(incoming: IncomingEvent, receivedAt: number) {
+  const store = Effect.fnUntraced(function*(incoming: IncomingEvent, receivedAt: number) {
     // `?? null`: a payload of `undefined` is stored as JSON null rather than failing the insert.
     const payload = JSON.stringify(incoming.payload) ?? "null"
     const stored = yield* sql`
@@ -91,7 +91,7 @@ export const makePgBillingInbox = Effect.gen(function*() {
     return stored.length > 0 ? "stored" as const : "duplicate" as const
   }, orUnavailable)
 
-  const get = Effect.fn("BillingInbox.get")(function*(id: EventId) {
+  const get = Effect.fnUntraced(function*(id: EventId) {
     const events = yield* decodeEvents(yield* sql`SELECT * FROM billing_inbox WHERE id = ${id}`)
     return Option.fromNullable(events[0])
   }, orUnavailable)
@@ -100,7 +100,7 @@ export const makePgBillingInbox = Effect.gen(function*() {
   const leased = (events: ReadonlyArray<BillingEvent>, leaseToken: string) =>
     events.map((event) => new ClaimedBillingEvent({ ...event, leaseToken }))
 
-  const claim = Effect.fn("BillingInbox.claim")(
+  const claim = Effect.fnUntraced(
     function*(options: { readonly now: number; readonly limit: number; readonly leaseMs: number }) {
       const { leaseMs, now } = options
       const limit = Number.isFinite(options.limit) ? Math.min(Math.max(0, Math.floor(options.limit)), 1_000_000_000) : 0
@@ -127,7 +127,7 @@ export const makePgBillingInbox = Effect.gen(function*() {
     orUnavailable
   )
 
-  const claimEvent = Effect.fn("BillingInbox.claimEvent")(
+  const claimEvent = Effect.fnUntraced(
     function*(id: EventId, options: { readonly now: number; readonly leaseMs: number }) {
       const { leaseMs, now } = options
       const leaseToken = randomUUID()
@@ -143,7 +143,7 @@ export const makePgBillingInbox = Effect.gen(function*() {
     orUnavailable
   )
 
-  const complete = Effect.fn("BillingInbox.complete")(function*(id: EventId, leaseToken: string, at: number) {
+  const complete = Effect.fnUntraced(function*(id: EventId, leaseToken: string, at: number) {
     const done = yield* sql`
       UPDATE billing_inbox SET status = 'processed', processed_at = ${at}, claimable_at = NULL, lease_token = NULL
       WHERE id = ${id} AND status = 'pending' AND lease_token = ${leaseToken}
@@ -151,7 +151,7 @@ export const makePgBillingInbox = Effect.gen(function*() {
     return done.length > 0
   }, orUnavailable)
 
-  const fail = Effect.fn("BillingInbox.fail")(
+  const fail = Effect.fnUntraced(
     function*(id: EventId, leaseToken: string, error: string, retryAt: number) {
       const failed = yield* sql`
         UPDATE billing_inbox SET last_error = ${error}, claimable_at = ${retryAt}, lease_token = NULL
@@ -162,7 +162,7 @@ export const makePgBillingInbox = Effect.gen(function*() {
     orUnavailable
   )
 
-  const deadLetter = Effect.fn("BillingInbox.deadLetter")(
+  const deadLetter = Effect.fnUntraced(
     function*(id: EventId, leaseToken: string, error: string) {
       const parked = yield* sql`
         UPDATE billing_inbox SET status = 'dead', last_error = ${error}, claimable_at = NULL, lease_token = NULL
@@ -173,7 +173,7 @@ export const makePgBillingInbox = Effect.gen(function*() {
     orUnavailable
   )
 
-  const list = Effect.fn("BillingInbox.list")(
+  const list = Effect.fnUntraced(
     function*(options: { readonly status: BillingEventStatus; readonly limit: number }) {
       const limit = Number.isFinite(options.limit) ? Math.min(Math.max(0, Math.floor(options.limit)), 1_000_000_000) : 0
       if (limit === 0) return []
@@ -187,7 +187,7 @@ export const makePgBillingInbox = Effect.gen(function*() {
     orUnavailable
   )
 
-  const requeue = Effect.fn("BillingInbox.requeue")(function*(id: EventId) {
+  const requeue = Effect.fnUntraced(function*(id: EventId) {
     const requeued = yield* decodeEvents(
       yield* sql`
         UPDATE billing_inbox SET status = 'pending', attempts = 0, claimable_at = NULL, lease_token = NULL

@@ -62,7 +62,7 @@ const orUnavailable = outage(
 export const makePgCatalog = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
 
-  const getPlan = Effect.fn("Catalog.getPlan")(function*(id: PlanId, version?: number) {
+  const getPlan = Effect.fnUntraced(function*(id: PlanId, version?: number) {
     const rows = version === undefined
       ? yield* sql`SELECT version, body FROM plan_versions WHERE id = ${id} ORDER BY version DESC LIMIT 1`
       : Number.isSafeInteger(version)
@@ -81,7 +81,7 @@ export const makePgCatalog = Effect.gen(function*() {
     Effect.withSpan("Catalog.listPlans")
   )
 
-  const putPlan = Effect.fn("Catalog.putPlan")(function*(draft: PlanDraft) {
+  const putPlan = Effect.fnUntraced(function*(draft: PlanDraft) {
     // Validates the draft the way the in-memory catalog does; the body is stored without a
     // version, which the statement below assigns.
     const { version: _, ...body } = yield* encodePlan(new Plan({ ...draft, version: 1 }))
@@ -104,24 +104,24 @@ export const makePgCatalog = Effect.gen(function*() {
     Effect.withSpan("Catalog.listRoutes")
   )
 
-  const getRoute = Effect.fn("Catalog.getRoute")(function*(id: RouteId) {
+  const getRoute = Effect.fnUntraced(function*(id: RouteId) {
     const rows = yield* sql<{ readonly body: unknown }>`SELECT body FROM routes WHERE id = ${id}`
     return rows.length === 0 ? Option.none() : Option.some(yield* decodeRoute(rows[0]!.body))
   }, orUnavailable)
 
-  const putRoute = Effect.fn("Catalog.putRoute")(function*(route: Route) {
+  const putRoute = Effect.fnUntraced(function*(route: Route) {
     const body = JSON.stringify(yield* encodeRoute(route))
     yield* sql`
       INSERT INTO routes (id, body) VALUES (${route.id}, ${body}::jsonb)
       ON CONFLICT (id) DO UPDATE SET body = excluded.body`
   }, orUnavailable)
 
-  const deleteRoute = Effect.fn("Catalog.deleteRoute")(function*(id: RouteId) {
+  const deleteRoute = Effect.fnUntraced(function*(id: RouteId) {
     const rows = yield* sql`DELETE FROM routes WHERE id = ${id} RETURNING id`
     return rows.length > 0
   }, orUnavailable)
 
-  const getDataset = Effect.fn("Catalog.getDataset")(function*(id: DatasetId) {
+  const getDataset = Effect.fnUntraced(function*(id: DatasetId) {
     const rows = yield* decodeDatasets(yield* sql`SELECT * FROM datasets WHERE id = ${id}`)
     return Option.fromNullable(rows[0])
   }, orUnavailable)
@@ -132,7 +132,7 @@ export const makePgCatalog = Effect.gen(function*() {
     Effect.withSpan("Catalog.listDatasets")
   )
 
-  const putDataset = Effect.fn("Catalog.putDataset")(function*(dataset: Dataset) {
+  const putDataset = Effect.fnUntraced(function*(dataset: Dataset) {
     const row = yield* encodeDataset(dataset)
     yield* sql`
       INSERT INTO datasets ${sql.insert(row)}

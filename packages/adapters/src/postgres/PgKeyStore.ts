@@ -90,28 +90,28 @@ export const makePgKeyStore = Effect.gen(function*() {
       (rows) => rows.length === 0 ? Effect.succeedNone : Effect.asSome(decodeKey(rows[0]))
     )
 
-  const insert = Effect.fn("KeyStore.insert")(function*(key: ApiKey) {
+  const insert = Effect.fnUntraced(function*(key: ApiKey) {
     if (!(yield* insertRow(key))) {
       return yield* new KeyConflict({ message: `a key with id ${key.id} or with this hash exists` })
     }
   }, orUnavailable)
 
-  const findByHash = Effect.fn("KeyStore.findByHash")(function*(hash: string) {
+  const findByHash = Effect.fnUntraced(function*(hash: string) {
     const rows = yield* sql`SELECT * FROM api_keys WHERE hash = ${hash}`
     return rows.length === 0 ? Option.none() : Option.some(yield* decodeKey(rows[0]))
   }, orUnavailable)
 
-  const get = Effect.fn("KeyStore.get")(function*(id: ApiKeyId) {
+  const get = Effect.fnUntraced(function*(id: ApiKeyId) {
     return yield* selectById(id)
   }, orUnavailable)
 
-  const listByProject = Effect.fn("KeyStore.listByProject")(function*(project: ProjectId) {
+  const listByProject = Effect.fnUntraced(function*(project: ProjectId) {
     return yield* decodeKeys(
       yield* sql`SELECT * FROM api_keys WHERE project_id = ${project} ORDER BY created_at DESC, id DESC`
     )
   }, orUnavailable)
 
-  const revoke = Effect.fn("KeyStore.revoke")(function*(id: ApiKeyId, at: number) {
+  const revoke = Effect.fnUntraced(function*(id: ApiKeyId, at: number) {
     const revoked = yield* sql`
       UPDATE api_keys SET status = 'revoked', revoked_at = ${at}
       WHERE id = ${id} AND status <> 'revoked'
@@ -140,7 +140,7 @@ export const makePgKeyStore = Effect.gen(function*() {
       return yield* new KeyConflict({ message: `key ${id} cannot be its own successor` })
     })
 
-  const rotate = Effect.fn("KeyStore.rotate")(function*(id: ApiKeyId, successor: ApiKey, graceUntil: number) {
+  const rotate = Effect.fnUntraced(function*(id: ApiKeyId, successor: ApiKey, graceUntil: number) {
     // `rotate` carries no time of its own: expiry is judged against the Clock, as in memory.
     const now = yield* Clock.currentTimeMillis
     return yield* sql.withTransaction(Effect.gen(function*() {

@@ -149,7 +149,7 @@ const make = (options: PgLedgerOptions) =>
         const outcome = yield* execute(params(fingerprint, now)).pipe(Effect.mapError(unavailable))
         if (outcome.err !== undefined) return yield* Effect.fail(refusal(outcome.err))
         return { ...decode(outcome.ok!), code: outcome.replay === true ? "exists" as const : "created" as const }
-      }).pipe(Effect.withSpan(`Ledger.${operation}`))
+      })
 
     const grantOne = single(
       "SELECT tg_grant($1, $2, $3, $4, $5::bigint, $6, $7, $8::bigint, $9, $10::bigint) AS result"

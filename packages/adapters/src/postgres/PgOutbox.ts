@@ -39,7 +39,7 @@ const orUnavailable = outage(
 export const makePgOutbox = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
 
-  const enqueue = Effect.fn("Outbox.enqueue")(function*(message: Omit<OutboxMessage, "attempts">) {
+  const enqueue = Effect.fnUntraced(function*(message: Omit<OutboxMessage, "attempts">) {
     // `?? null`: a payload of `undefined` is stored as JSON null rather than failing the insert.
     const payload = JSON.stringify(message.payload) ?? "null"
     const created = yield* sql`
@@ -50,7 +50,7 @@ export const makePgOutbox = Effect.gen(function*() {
     return created.length > 0 ? "created" as const : "exists" as const
   }, orUnavailable)
 
-  const claim = Effect.fn("Outbox.claim")(
+  const claim = Effect.fnUntraced(
     function*(options: { readonly now: number; readonly limit: number; readonly leaseMs: number }) {
       const { leaseMs, now } = options
       const limit = Number.isFinite(options.limit) ? Math.min(Math.max(0, Math.floor(options.limit)), 1_000_000_000) : 0
@@ -84,12 +84,12 @@ export const makePgOutbox = Effect.gen(function*() {
     orUnavailable
   )
 
-  const complete = Effect.fn("Outbox.complete")(function*(id: MessageId) {
+  const complete = Effect.fnUntraced(function*(id: MessageId) {
     const now = yield* Clock.currentTimeMillis
     yield* sql`UPDATE outbox SET delivered_at = ${now} WHERE id = ${id} AND delivered_at IS NULL`
   }, orUnavailable)
 
-  const retry = Effect.fn("Outbox.retry")(function*(id: MessageId, error: string, availableAt: number) {
+  const retry = Effect.fnUntraced(function*(id: MessageId, error: string, availableAt: number) {
     yield* sql`
       UPDATE outbox SET available_at = ${availableAt}, last_error = ${error}
       WHERE id = ${id} AND delivered_at IS NULL`

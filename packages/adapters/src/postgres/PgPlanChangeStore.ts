@@ -54,12 +54,12 @@ export const makePgPlanChangeStore = Effect.gen(function*() {
 
   const read = (rows: unknown) => Effect.map(decodeRows(rows), (decoded) => decoded.map(fromRow))
 
-  const get = Effect.fn("PlanChangeStore.get")(function*(projectId: ProjectId) {
+  const get = Effect.fnUntraced(function*(projectId: ProjectId) {
     const rows = yield* read(yield* sql`SELECT * FROM plan_changes WHERE project_id = ${projectId}`)
     return Option.fromNullable(rows[0])
   }, orUnavailable)
 
-  const record = Effect.fn("PlanChangeStore.record")(
+  const record = Effect.fnUntraced(
     function*(projectId: ProjectId, basePlanId: PlanId, change: SubscriptionChange) {
       const added = JSON.stringify([{ ...change }])
       const rows = yield* read(
@@ -77,7 +77,7 @@ export const makePgPlanChangeStore = Effect.gen(function*() {
     orUnavailable
   )
 
-  const setPending = Effect.fn("PlanChangeStore.setPending")(
+  const setPending = Effect.fnUntraced(
     function*(projectId: ProjectId, pending: PendingPlanChange | undefined) {
       yield* sql`
         UPDATE plan_changes SET
@@ -89,7 +89,7 @@ export const makePgPlanChangeStore = Effect.gen(function*() {
     orUnavailable
   )
 
-  const clearPending = Effect.fn("PlanChangeStore.clearPending")(
+  const clearPending = Effect.fnUntraced(
     function*(projectId: ProjectId, applied: PendingPlanChange) {
       const rows = yield* sql`
         UPDATE plan_changes SET pending_plan_id = NULL, pending_effective_at = NULL, pending_reason = NULL
@@ -101,7 +101,7 @@ export const makePgPlanChangeStore = Effect.gen(function*() {
     orUnavailable
   )
 
-  const due = Effect.fn("PlanChangeStore.due")(function*(options: { readonly now: number; readonly limit: number }) {
+  const due = Effect.fnUntraced(function*(options: { readonly now: number; readonly limit: number }) {
     return yield* read(
       yield* sql`
         SELECT * FROM plan_changes

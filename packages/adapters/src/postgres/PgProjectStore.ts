@@ -45,12 +45,12 @@ const orUnavailable = outage(
 export const makePgProjectStore = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
 
-  const get = Effect.fn("ProjectStore.get")(function*(id: ProjectId) {
+  const get = Effect.fnUntraced(function*(id: ProjectId) {
     const rows = yield* decodeProjects(yield* sql`SELECT * FROM projects WHERE id = ${id}`)
     return Option.fromNullable(rows[0])
   }, orUnavailable)
 
-  const put = Effect.fn("ProjectStore.put")(function*(project: Project) {
+  const put = Effect.fnUntraced(function*(project: Project) {
     const row = yield* encodeProject(project)
     yield* sql`
       INSERT INTO projects ${sql.insert(row)}

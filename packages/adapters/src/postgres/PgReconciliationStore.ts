@@ -98,7 +98,7 @@ const orUnavailable = outage(
 export const makePgReconciliationStore = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
 
-  const save = Effect.fn("ReconciliationStore.save")(function*(report: ReconciliationReport) {
+  const save = Effect.fnUntraced(function*(report: ReconciliationReport) {
     const { differences, ...run } = report
     const row = yield* encodeRun(new ReconciliationRun(run))
     const rows = (yield* encodeDifferences(differences)).map((d, position) => ({
@@ -125,7 +125,7 @@ export const makePgReconciliationStore = Effect.gen(function*() {
     }))
   }, orUnavailable)
 
-  const get = Effect.fn("ReconciliationStore.get")(function*(id: ReconciliationId) {
+  const get = Effect.fnUntraced(function*(id: ReconciliationId) {
     const runs = yield* decodeRuns(yield* sql`SELECT * FROM reconciliation_reports WHERE id = ${id}`)
     const run = runs[0]
     if (run === undefined) return Option.none()
@@ -135,7 +135,7 @@ export const makePgReconciliationStore = Effect.gen(function*() {
     return Option.some(new ReconciliationReport({ ...run, differences }))
   }, orUnavailable)
 
-  const list = Effect.fn("ReconciliationStore.list")(
+  const list = Effect.fnUntraced(
     function*(page: { readonly cursor?: string | undefined; readonly limit: number }) {
       const after = decodeReconciliationCursor(page.cursor)
       const limit = Math.min(Math.max(0, Math.floor(page.limit)), 1_000_000)

@@ -119,7 +119,7 @@ export const makePgUsageLog = Effect.gen(function*() {
       ...(filter.routeId === undefined ? [] : [sql`route_id = ${filter.routeId}`])
     ])
 
-  const record = Effect.fn("UsageLog.record")(function*(usage: UsageRecord) {
+  const record = Effect.fnUntraced(function*(usage: UsageRecord) {
     const row = yield* encodeUsage(usage)
     const created = yield* sql`
       INSERT INTO usage_records ${sql.insert(row)}
@@ -128,7 +128,7 @@ export const makePgUsageLog = Effect.gen(function*() {
     return created.length > 0 ? "created" as const : "exists" as const
   }, orUnavailable)
 
-  const list = Effect.fn("UsageLog.list")(
+  const list = Effect.fnUntraced(
     function*(filter: UsageFilter, page: { readonly cursor?: string | undefined; readonly limit: number }) {
       const empty: UsagePage = { records: [], nextCursor: undefined }
       const limit = Number.isFinite(page.limit) ? Math.min(Math.max(1, Math.floor(page.limit)), maxLimit) : 1
@@ -157,7 +157,7 @@ export const makePgUsageLog = Effect.gen(function*() {
     orUnavailable
   )
 
-  const summarize = Effect.fn("UsageLog.summarize")(function*(filter: UsageFilter, groupBy: UsageGrouping) {
+  const summarize = Effect.fnUntraced(function*(filter: UsageFilter, groupBy: UsageGrouping) {
     if (Number.isNaN(filter.from) || Number.isNaN(filter.to)) return []
     const rows = yield* decodeSummary(
       yield* sql`

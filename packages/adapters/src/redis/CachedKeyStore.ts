@@ -160,7 +160,7 @@ export const makeCachedKeyStore = (
     const invalidate = (hashes: ReadonlyArray<string>) =>
       Effect.zipRight(Effect.sync(() => hashes.forEach(drop)), publish(hashes))
 
-    const findByHash = Effect.fn("CachedKeyStore.findByHash")(function*(hash: string) {
+    const findByHash = Effect.fnUntraced(function*(hash: string) {
       const now = yield* Clock.currentTimeMillis
       if (subscribed) {
         const cached = cache.get(hash, now)

@@ -156,7 +156,7 @@ export const makeStripePaymentProvider = (options: StripePaymentProviderOptions)
         return Option.fromNullable(cards.data[0]?.id)
       })
 
-    const createTopUpCheckout = Effect.fn("StripePaymentProvider.createTopUpCheckout")(
+    const createTopUpCheckout = Effect.fnUntraced(
       function*(request: TopUpCheckout) {
         const problem = invalid(request)
         if (Option.isSome(problem)) return yield* new PaymentProviderError({ message: `stripe: ${problem.value}` })
@@ -203,7 +203,7 @@ export const makeStripePaymentProvider = (options: StripePaymentProviderOptions)
           )
         )
 
-    const createSubscriptionCheckout = Effect.fn("StripePaymentProvider.createSubscriptionCheckout")(
+    const createSubscriptionCheckout = Effect.fnUntraced(
       function*(request: SubscriptionCheckout) {
         if (request.idempotencyKey.length === 0 || request.idempotencyKey.length > 200) {
           return yield* new PaymentProviderError({
@@ -235,7 +235,7 @@ export const makeStripePaymentProvider = (options: StripePaymentProviderOptions)
       }
     )
 
-    const createBillingPortal = Effect.fn("StripePaymentProvider.createBillingPortal")(
+    const createBillingPortal = Effect.fnUntraced(
       function*(request: BillingPortalRequest) {
         const customer = yield* customerFor(request.projectId, false)
         if (Option.isNone(customer)) {
@@ -252,7 +252,7 @@ export const makeStripePaymentProvider = (options: StripePaymentProviderOptions)
       }
     )
 
-    const chargeOffSession = Effect.fn("StripePaymentProvider.chargeOffSession")(
+    const chargeOffSession = Effect.fnUntraced(
       function*(request: OffSessionCharge) {
         const problem = invalid(request)
         if (Option.isSome(problem)) {
@@ -355,7 +355,7 @@ export const makeStripePaymentProvider = (options: StripePaymentProviderOptions)
     const chargeOf = (charge: string | Stripe.Charge | null) =>
       typeof charge === "object" && charge !== null ? charge : undefined
 
-    const listPayments = Effect.fn("StripePaymentProvider.listPayments")(function*(window: ProviderWindow) {
+    const listPayments = Effect.fnUntraced(function*(window: ProviderWindow) {
       const charges = yield* listAll(
         "charges.list",
         window,
@@ -372,7 +372,7 @@ export const makeStripePaymentProvider = (options: StripePaymentProviderOptions)
       }))
     })
 
-    const listRefunds = Effect.fn("StripePaymentProvider.listRefunds")(function*(window: ProviderWindow) {
+    const listRefunds = Effect.fnUntraced(function*(window: ProviderWindow) {
       const refunds = yield* listAll(
         "refunds.list",
         window,
@@ -391,7 +391,7 @@ export const makeStripePaymentProvider = (options: StripePaymentProviderOptions)
       })
     })
 
-    const listDisputes = Effect.fn("StripePaymentProvider.listDisputes")(function*(window: ProviderWindow) {
+    const listDisputes = Effect.fnUntraced(function*(window: ProviderWindow) {
       const disputes = yield* listAll(
         "disputes.list",
         window,
@@ -414,7 +414,7 @@ export const makeStripePaymentProvider = (options: StripePaymentProviderOptions)
     const isMissing = (error: unknown) =>
       error instanceof Stripe.errors.StripeError && (error.statusCode === 404 || error.code === "resource_missing")
 
-    const retrieveCharge = Effect.fn("StripePaymentProvider.retrieveCharge")(function*(chargeId: string) {
+    const retrieveCharge = Effect.fnUntraced(function*(chargeId: string) {
       if (chargeId === "") return Option.none<ProviderCharge>()
       const found = yield* call(
         "charges.retrieve",
