@@ -294,9 +294,9 @@ export const gatewayE2E = (stack: StackUnderTest) =>
       assert.strictEqual(await available("demo-pro"), before)
     })
 
-    it("streams 64 MiB down and 64 MiB up without buffering them", async () => {
+    it("streams 256 MiB down and 256 MiB up without buffering them", async () => {
       const key = fixture.keys["demo-pro"]!
-      const mib = 64
+      const mib = 256
       const baseline = process.memoryUsage()
       let peak = 0
       const sample = setInterval(() => {
@@ -331,8 +331,10 @@ export const gatewayE2E = (stack: StackUnderTest) =>
       } finally {
         clearInterval(sample)
       }
-      // both directions moved 128 MiB through this process (client and gateway both live here)
-      assert.isBelow(peak, 48 * 1024 * 1024, `peak growth ${Math.round(peak / 1048576)} MiB`)
+      // Both directions moved 512 MiB through this process (client and gateway both live here).
+      // Garbage not yet collected stays well under the bound (about 30 MiB on a quiet machine, up to
+      // about 60 MiB under a loaded test run); buffering either direction would exceed it.
+      assert.isBelow(peak, 128 * 1024 * 1024, `peak growth ${Math.round(peak / 1048576)} MiB`)
     })
 
     it("one tenant's flood meets its concurrency cap and does not starve another tenant", async () => {
