@@ -161,6 +161,36 @@ export const ledgerRefundContract = (
         assert.deepStrictEqual(yield* balances(ledger, [c]), [10])
       })))
 
+    it.effect("refunds racing each other, and one refund sent many times at once, reclaim what was spent exactly once", () =>
+      run(Effect.gen(function*() {
+        const ledger = yield* Ledger
+        const p = projectId()
+        const c = earningsAccount(projectId())
+        const purchase = key("purchase")
+        yield* ledger.grant({ idempotencyKey: purchase, projectId: p, amount: cr(100), source: "purchase" })
+        yield* call(ledger, p, 100, [[c, 30], [revenueAccount, 70]])
+        const [revenueBefore, fundingBefore] = yield* balances(ledger, [revenueAccount, fundingAccount])
+        const same = key()
+        // ten different refunds of 20 and one refund of 20 sent ten times: 220 asked, 100 spent
+        const results = yield* Effect.all(
+          [
+            ...Array.from({ length: 10 }, () => refund(ledger, p, 20, purchase)),
+            ...Array.from({ length: 10 }, () => refund(ledger, p, 20, purchase, same))
+          ],
+          { concurrency: "unbounded" }
+        )
+        const repeated = results.slice(10)
+        assert.strictEqual(new Set(repeated.map((r) => r.transaction?.id ?? "none")).size, 1)
+        assert.strictEqual(new Set(repeated.map((r) => r.reclaimed)).size, 1)
+        assert.strictEqual(repeated.filter((r) => r.code === "created").length, 1)
+        const distinct = [...results.slice(0, 10), repeated.find((r) => r.code === "created")!]
+        assert.strictEqual(distinct.reduce((s, r) => s + r.withdrawn + r.reclaimed, 0), 100)
+        const [revenueAfter, fundingAfter, earned] = yield* balances(ledger, [revenueAccount, fundingAccount, c])
+        // whichever refund covered the last of the spending took all that was left of each share
+        assert.deepStrictEqual([earned, revenueBefore! - revenueAfter!, fundingAfter! - fundingBefore!], [0, 70, 100])
+        assert.strictEqual(yield* sumOfAccounts(ledger), 0n)
+      })))
+
     it.effect.prop(
       "any calls and refunds: each refund reclaims what the model says, no payee gives back more than it got",
       {
