@@ -2,11 +2,14 @@
  * Ledger throughput on PostgreSQL: hold + capture per call, (a) one hot wallet paying one hot
  * dataset's contributor, (b) 1,000 spread wallets, (c) the obvious design as a baseline (one
  * transaction per call updating balance rows under SELECT … FOR UPDATE), all with synchronous
- * commit on for captures, in one run on one database. Then the process's RSS with 1,000,000
- * ledger entries in the database. Prints one JSON line last.
+ * commit on for captures, in one run on one database. First the process's RSS while it works
+ * against 1,000,000 ledger entries (the throughput phases then run on that ledger; the RSS at the
+ * end of the run is reported too). Prints one JSON line last.
  *
- * Ours is the batched adapter (concurrent holds and captures share statements and commits);
- * the unbatched adapter's hot figure is reported too.
+ * Ours is the leased ledger (`LeasedLedger`: credit reserved in blocks, the calls of a block
+ * settled with one capture, every capture durable when it returns) over the batched adapter
+ * (concurrent holds and captures share statements and commits). The batched adapter alone and the
+ * unbatched adapter are reported too.
  *
  * DATABASE_URL picks the server (default postgres://postgres@127.0.0.1:5432/postgres); the benchmark
  * creates its own database and drops it afterwards. BENCH_SECONDS and BENCH_CONCURRENCY tune it.
@@ -16,6 +19,7 @@ import { PgClient } from "@effect/sql-pg"
 import type { Credits, IdempotencyKey, Ledger as LedgerService, ProjectId } from "@tollgate/core"
 import { earningsAccount, revenueAccount } from "@tollgate/core"
 import { Effect, Redacted } from "effect"
+import { makeLeasedLedger } from "../src/lease/LeasedLedger.js"
 import { migrate } from "../src/postgres/PgDatabase.js"
 import { makePgLedger, makePgLedgerBatched } from "../src/postgres/PgLedger.js"
 
@@ -24,6 +28,8 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16)
 const BATCH = Number(process.env.BENCH_BATCH ?? 64)
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 4)
+const LEASE_CALLS = Number(process.env.BENCH_LEASE_CALLS ?? 64)
+const SETTLE_DELAY_MS = Number(process.env.BENCH_SETTLE_DELAY_MS ?? 2)
 const PRICE = 5
 const serverUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
 const database = `tollgate_bench_${Date.now().toString(36)}`
@@ -111,7 +117,8 @@ const run = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   yield* migrate
   const unbatched = yield* makePgLedger
-  const ledger = yield* makePgLedgerBatched({ maxSize: BATCH, workers: WORKERS })
+  const batched = yield* makePgLedgerBatched({ maxSize: BATCH, workers: WORKERS })
+  const ledger = yield* makeLeasedLedger(batched, { callsPerLease: LEASE_CALLS, settleDelayMs: SETTLE_DELAY_MS })
   const hot = "bench-hot" as ProjectId
   const spread = Array.from({ length: 1_000 }, (_, i) => `bench-spread-${i}` as ProjectId)
   yield* ledger.grant({
@@ -129,24 +136,8 @@ const run = Effect.gen(function*() {
     }
   )
 
-  console.error(`hot wallet: ${CONCURRENCY} callers, ${CONNECTIONS} connections, ${SECONDS}s …`)
-  const hotPerS = yield* measure(() => holdAndCapture(ledger, hot))
-  console.error(`  ${hotPerS} captured calls/s`)
-  console.error("1,000 spread wallets …")
-  const spreadPerS = yield* measure((w) => holdAndCapture(ledger, spread[(w * 7919 + seq) % spread.length]!))
-  console.error(`  ${spreadPerS} captured calls/s`)
-
-  console.error("one statement per write (no batching), hot wallet …")
-  const unbatchedHotPerS = yield* measure(() => holdAndCapture(unbatched, hot))
-  console.error(`  ${unbatchedHotPerS} captured calls/s`)
-
-  for (const s of naiveSchema) yield* sql.unsafe(s)
-  yield* sql`INSERT INTO naive_balances VALUES ('wallet:hot', 1000000000000), ('earnings:bench-contributor', 0), ('revenue', 0)`
-  console.error("naive baseline, hot wallet …")
-  const naivePerS = yield* measure(() => naiveCall(sql, "wallet:hot"))
-  console.error(`  ${naivePerS} calls/s`)
-
-  // 1,000,000 entries: top the ledger up with balanced capture transactions written in bulk
+  // First, memory: top the ledger up to 1,000,000 entries with balanced capture transactions
+  // written in bulk, then work against it (the throughput phases below then run on this ledger)
   const [{ n }] = (yield* sql<{ n: string }>`SELECT count(*)::text AS n FROM ledger_entries`) as any
   const missing = Math.max(0, Math.ceil((1_000_000 - Number(n)) / 3))
   console.error(`filling the ledger to 1,000,000 entries (${missing} more transactions) …`)
@@ -172,6 +163,31 @@ const run = Effect.gen(function*() {
       peak = Math.max(peak, rssMb())
     }
   }
+
+  console.error(`hot wallet: ${CONCURRENCY} callers, ${CONNECTIONS} connections, ${SECONDS}s …`)
+  const hotPerS = yield* measure(() => holdAndCapture(ledger, hot))
+  console.error(`  ${hotPerS} captured calls/s`)
+  console.error("1,000 spread wallets …")
+  const spreadPerS = yield* measure((w) => holdAndCapture(ledger, spread[(w * 7919 + seq) % spread.length]!))
+  console.error(`  ${spreadPerS} captured calls/s`)
+
+  console.error("batched adapter without leases, hot wallet …")
+  const batchedHotPerS = yield* measure(() => holdAndCapture(batched, hot))
+  console.error(`  ${batchedHotPerS} captured calls/s`)
+  console.error("batched adapter without leases, 1,000 spread wallets …")
+  const batchedSpreadPerS = yield* measure((w) => holdAndCapture(batched, spread[(w * 7919 + seq) % spread.length]!))
+  console.error(`  ${batchedSpreadPerS} captured calls/s`)
+
+  console.error("one statement per write (no batching), hot wallet …")
+  const unbatchedHotPerS = yield* measure(() => holdAndCapture(unbatched, hot))
+  console.error(`  ${unbatchedHotPerS} captured calls/s`)
+
+  for (const s of naiveSchema) yield* sql.unsafe(s)
+  yield* sql`INSERT INTO naive_balances VALUES ('wallet:hot', 1000000000000), ('earnings:bench-contributor', 0), ('revenue', 0)`
+  console.error("naive baseline, hot wallet …")
+  const naivePerS = yield* measure(() => naiveCall(sql, "wallet:hot"))
+  console.error(`  ${naivePerS} calls/s`)
+
   const [{ sum }] =
     (yield* sql<{ sum: string }>`SELECT coalesce(sum(balance), 0)::text AS sum FROM account_balances`) as any
   if (sum !== "0") return yield* Effect.dieMessage(`the ledger does not sum to zero: ${sum}`)
@@ -183,7 +199,12 @@ const run = Effect.gen(function*() {
     hot_vs_spread: Number((hotPerS / spreadPerS).toFixed(2)),
     hot_vs_naive: Number((hotPerS / naivePerS).toFixed(2)),
     rss_mb_at_1m_entries: peak,
+    rss_mb_at_end: rssMb(),
+    batched_hot_per_s: batchedHotPerS,
+    batched_spread_per_s: batchedSpreadPerS,
     unbatched_hot_per_s: unbatchedHotPerS,
+    lease_calls: LEASE_CALLS,
+    settle_delay_ms: SETTLE_DELAY_MS,
     batch: BATCH,
     workers: WORKERS,
     entries: Number(entries),
@@ -198,6 +219,7 @@ const program = Effect.gen(function*() {
   const adminSql = yield* SqlClient.SqlClient
   yield* adminSql.unsafe(`CREATE DATABASE ${database}`)
   const figures = yield* run.pipe(
+    Effect.scoped,
     Effect.provide(client),
     Effect.ensuring(
       adminSql.unsafe(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).pipe(Effect.orDie)

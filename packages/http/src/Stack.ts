@@ -3,6 +3,8 @@
  *
  * - `embeddedStack(dataDir)`: PGlite in a folder on disk (the same SQL and migrations as
  *   PostgreSQL), the in-process rate limiter, and read caches for keys, projects and the catalog.
+ *
+ * Both database stacks reserve busy wallets' credit in leases (`LeasedLedger`, `LEDGER_LEASE_*`).
  *   One process; nothing to install.
  * - `productionStack`: PostgreSQL from `DATABASE_URL`, Redis from `REDIS_URL` for the rate
  *   limiter and the key cache (revocations pushed to every gateway), read caches for projects and
@@ -17,6 +19,7 @@ import {
   makeCachedProjectStore,
   makeLocalKeyCache
 } from "@tollgate/adapters/cache/index"
+import { leasedFromConfig } from "@tollgate/adapters/lease/index"
 import { MemoryRateLimiterLive, MemoryStackLive } from "@tollgate/adapters/memory/index"
 import { NodeKeyHasherLive } from "@tollgate/adapters/node/NodeKeyHasher"
 import { embeddedPostgresLayer } from "@tollgate/adapters/pglite/EmbeddedPostgres"
@@ -79,8 +82,9 @@ export const embeddedStack = (dataDir: string) =>
     PgBillingInboxLive,
     cachedCatalog,
     Layer.effect(KeyStore, Effect.flatMap(makePgKeyStore, (inner) => makeLocalKeyCache(inner))),
-    // PGlite has one session: batching would only queue behind it
-    PgLedgerLive,
+    // PGlite has one session: batching would only queue behind it; leases take the calls' holds
+    // and captures off it
+    leasedFromConfig(PgLedgerLive),
     PgOutboxLive,
     PgPlanChangeStoreLive,
     cachedProjects,
@@ -101,7 +105,7 @@ export const postgresRedisStack = <E1, E2>(
     PgBillingInboxLive,
     cachedCatalog,
     KeyCacheLive.pipe(Layer.provide(Layer.effect(KeyStore, makePgKeyStore))),
-    PgLedgerBatchedLive,
+    leasedFromConfig(PgLedgerBatchedLive),
     PgOutboxLive,
     PgPlanChangeStoreLive,
     cachedProjects,

@@ -1,0 +1,31 @@
+/**
+ * Credit leases from the environment: `LEDGER_LEASE_CALLS` (calls' worth of credit a lease
+ * reserves, default 64; 0 turns leases off, so every call takes its own hold in the store),
+ * `LEDGER_LEASE_SETTLE_DELAY_MS` (default 2) and `LEDGER_LEASE_TTL_MS` (default 120000).
+ */
+import type { Ledger } from "@tollgate/core"
+import { Config, Effect, Layer } from "effect"
+import type { LeaseOptions } from "./LeasedLedger.js"
+import { LeasedLedgerLive } from "./LeasedLedger.js"
+
+const positive = (name: string, fallback: number, min: number) =>
+  Config.integer(name).pipe(
+    Config.withDefault(fallback),
+    Config.validate({ message: `must be a whole number of at least ${min}`, validation: (n) => n >= min })
+  )
+
+export const LeaseConfig = Config.nested(
+  Config.all({
+    callsPerLease: positive("CALLS", 64, 0),
+    settleDelayMs: positive("SETTLE_DELAY_MS", 2, 0),
+    leaseTtlMs: positive("TTL_MS", 120_000, 30_000)
+  }),
+  "LEDGER_LEASE"
+)
+
+/** The ledger `inner` provides, in leases unless `LEDGER_LEASE_CALLS` is 0. */
+export const leasedFromConfig = <E, R>(inner: Layer.Layer<Ledger, E, R>) =>
+  Layer.unwrapEffect(
+    Effect.map(LeaseConfig, (options: Required<Pick<LeaseOptions, "callsPerLease">> & LeaseOptions) =>
+      options.callsPerLease === 0 ? inner : LeasedLedgerLive(options)(inner))
+  )

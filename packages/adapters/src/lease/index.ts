@@ -1,0 +1,2 @@
+export * from "./LeaseConfig.js"
+export * from "./LeasedLedger.js"

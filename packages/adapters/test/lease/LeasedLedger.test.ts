@@ -1,0 +1,372 @@
+import type { SqlClient } from "@effect/sql/SqlClient"
+import { assert, describe, it } from "@effect/vitest"
+import type { HoldId, Ledger as LedgerService, ProjectId } from "@tollgate/core"
+import { earningsAccount, revenueAccount, walletAccount } from "@tollgate/core"
+import { Effect, Exit, FastCheck as fc, Layer, Schedule, Scope } from "effect"
+import type { LeaseOptions } from "../../src/lease/LeasedLedger.js"
+import { makeLeasedLedger } from "../../src/lease/LeasedLedger.js"
+import { makeMemoryLedger } from "../../src/memory/MemoryLedger.js"
+import { makePgLedger, makePgLedgerBatched } from "../../src/postgres/PgLedger.js"
+import { cr, key, projectId } from "../contracts/fixtures.js"
+import { sumOfAccounts } from "../contracts/LedgerContract.js"
+import { postgresAvailable, postgresTestClient, testDatabase } from "../support/Databases.js"
+
+type Api = LedgerService["Type"]
+
+const contributor = earningsAccount("contributor-1" as ProjectId)
+
+/** hold + capture of `amount`, one credit to the contributor and the rest to the platform. */
+const call = (ledger: Api, p: ProjectId, amount: number, capture = amount) =>
+  Effect.gen(function*() {
+    const { hold } = yield* ledger.hold({
+      idempotencyKey: key("h"),
+      projectId: p,
+      amount: cr(amount),
+      expiresAt: Date.now() + 60_000
+    })
+    // the upstream answers
+    yield* Effect.sleep("1 millis")
+    const toContributor = Math.min(1, capture)
+    return yield* ledger.capture({
+      idempotencyKey: key("c"),
+      holdId: hold.id,
+      amount: cr(capture),
+      payees: [
+        ...(toContributor > 0 ? [{ account: contributor, amount: cr(toContributor) }] : []),
+        { account: revenueAccount, amount: cr(capture - toContributor) }
+      ]
+    })
+  })
+
+/** The wallet's balance in the store once no lease of it is left (unused leases are given back within a second). */
+const quiet = (inner: Api, p: ProjectId) =>
+  inner.balance(p).pipe(
+    Effect.filterOrFail((b) => b.pending === 0, () => "leases still open"),
+    Effect.retry({ schedule: Schedule.spaced("10 millis"), times: 200 }),
+    Effect.orElse(() => inner.balance(p))
+  )
+
+/** The store's own hold writes: a lease or an exact hold each. */
+const storeHolds = (inner: Api, p: ProjectId) =>
+  Effect.map(inner.history(p, { limit: 1_000 }), (page) => page.transactions.filter((t) => t.kind === "capture").length)
+
+const suite = <R>(
+  name: string,
+  store: Effect.Effect<Api, unknown, R | Scope.Scope>,
+  provide: <A>(body: Effect.Effect<A, unknown, R | Scope.Scope>) => Effect.Effect<A, unknown>
+) => {
+  const leased = (options: LeaseOptions = {}) =>
+    Effect.gen(function*() {
+      const inner = yield* store
+      const ledger = yield* makeLeasedLedger(inner, options)
+      return { inner, ledger }
+    })
+
+  describe(`leased ledger over ${name}`, () => {
+    it.live("concurrent calls on a busy wallet share leases; every capture is in the store when it returns", () =>
+      provide(Effect.gen(function*() {
+        const { inner, ledger } = yield* leased()
+        const p = projectId()
+        yield* ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(1_000_000), source: "purchase" })
+        let returned = 0
+        yield* Effect.forEach(Array.from({ length: 300 }), () =>
+          Effect.gen(function*() {
+            yield* call(ledger, p, 5)
+            returned += 5
+            // what has returned is already in the store
+            const atLeast = returned
+            const wallet = 1_000_000n - (yield* inner.accountBalance(walletAccount(p)))
+            assert.isAtLeast(Number(wallet), atLeast)
+          }), { concurrency: 50 })
+        assert.strictEqual(yield* inner.accountBalance(walletAccount(p)), 1_000_000n - 1_500n)
+        assert.strictEqual(yield* inner.accountBalance(contributor), 300n)
+        assert.strictEqual(yield* inner.accountBalance(revenueAccount), 1_200n)
+        const writes = yield* storeHolds(inner, p)
+        assert.isAtMost(writes, 60, `${writes} lease captures for 300 calls`)
+        assert.strictEqual(yield* sumOfAccounts(inner), 0n)
+        // the lease opened ahead for more traffic is given back
+        const b = yield* quiet(inner, p)
+        assert.deepStrictEqual([b.balance, b.available, b.pending], [1_000_000 - 1_500, 1_000_000 - 1_500, 0])
+      })))
+
+    it.live("500 concurrent holds on a wallet with credit for 100: exactly 100 succeed, the rest are refused", () =>
+      provide(Effect.gen(function*() {
+        const { inner, ledger } = yield* leased({ callsPerLease: 32 })
+        const p = projectId()
+        yield* ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(500), source: "purchase" })
+        const results = yield* Effect.all(
+          Array.from({ length: 500 }, () =>
+            Effect.exit(
+              ledger.hold({ idempotencyKey: key(), projectId: p, amount: cr(5), expiresAt: Date.now() + 60_000 })
+            )),
+          { concurrency: "unbounded" }
+        )
+        const held = results.filter(Exit.isSuccess).map((e) => e.value.hold)
+        assert.strictEqual(held.length, 100)
+        assert.isTrue(
+          results.filter(Exit.isFailure).every((e) =>
+            e.cause._tag === "Fail" && e.cause.error._tag === "InsufficientCredit"
+          )
+        )
+        yield* Effect.forEach(held, (h) =>
+          ledger.capture({
+            idempotencyKey: key(),
+            holdId: h.id,
+            amount: cr(5),
+            payees: [{ account: revenueAccount, amount: cr(5) }]
+          }), { concurrency: "unbounded" })
+        const b = yield* inner.balance(p)
+        assert.deepStrictEqual([b.balance, b.available, b.pending], [0, 0, 0])
+        assert.strictEqual(yield* sumOfAccounts(inner), 0n)
+      })))
+
+    it.live("a slow call does not hold back the captures of fast ones; it is moved to the next lease", () =>
+      provide(Effect.gen(function*() {
+        const { inner, ledger } = yield* leased()
+        const p = projectId()
+        yield* ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(100_000), source: "purchase" })
+        const slow = yield* ledger.hold({
+          idempotencyKey: key(),
+          projectId: p,
+          amount: cr(7),
+          expiresAt: Date.now() + 60_000
+        })
+        const started = Date.now()
+        yield* Effect.forEach(Array.from({ length: 20 }), () => call(ledger, p, 5), { concurrency: 5 })
+        assert.isBelow(Date.now() - started, 2_000)
+        assert.strictEqual(yield* inner.accountBalance(walletAccount(p)), 100_000n - 100n)
+        assert.strictEqual((yield* ledger.getHold(slow.hold.id)).status, "pending")
+        yield* ledger.capture({
+          idempotencyKey: key(),
+          holdId: slow.hold.id,
+          amount: cr(6),
+          payees: [{ account: revenueAccount, amount: cr(6) }]
+        })
+        assert.strictEqual(yield* inner.accountBalance(walletAccount(p)), 100_000n - 106n)
+        assert.strictEqual((yield* ledger.getHold(slow.hold.id)).status, "captured")
+      })))
+
+    it.live("a slow call on a wallet that cannot fund another lease gets a hold of its own", () =>
+      provide(Effect.gen(function*() {
+        // credit for one lease of 8 calls of 5 and a little more: no second lease can be funded
+        const { inner, ledger } = yield* leased({ callsPerLease: 8 })
+        const p = projectId()
+        yield* ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(50), source: "purchase" })
+        const slow = yield* ledger.hold({
+          idempotencyKey: key(),
+          projectId: p,
+          amount: cr(5),
+          expiresAt: Date.now() + 60_000
+        })
+        const fast = yield* call(ledger, p, 5)
+        assert.strictEqual(fast.hold.status, "captured")
+        assert.strictEqual(yield* inner.accountBalance(walletAccount(p)), 45n)
+        const later = yield* ledger.capture({
+          idempotencyKey: key(),
+          holdId: slow.hold.id,
+          amount: cr(5),
+          payees: [{ account: revenueAccount, amount: cr(5) }]
+        })
+        assert.strictEqual(later.hold.status, "captured")
+        const b = yield* inner.balance(p)
+        assert.deepStrictEqual([b.balance, b.available, b.pending], [40, 40, 0])
+        assert.strictEqual(yield* sumOfAccounts(inner), 0n)
+      })))
+
+    it.live("the same hold or capture sent 50 times at once takes effect once; another request under its key conflicts", () =>
+      provide(Effect.gen(function*() {
+        const { inner, ledger } = yield* leased()
+        const p = projectId()
+        yield* ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(10_000), source: "purchase" })
+        const holdRequest = { idempotencyKey: key(), projectId: p, amount: cr(30), expiresAt: Date.now() + 60_000 }
+        const holds = yield* Effect.all(Array.from({ length: 50 }, () => ledger.hold(holdRequest)), {
+          concurrency: "unbounded"
+        })
+        assert.strictEqual(new Set(holds.map((h) => h.hold.id)).size, 1)
+        assert.strictEqual(holds.filter((h) => h.code === "created").length, 1)
+        const conflict = yield* Effect.exit(ledger.hold({ ...holdRequest, amount: cr(31) }))
+        assert.isTrue(
+          Exit.isFailure(conflict) && conflict.cause._tag === "Fail" &&
+            conflict.cause.error._tag === "IdempotencyConflict"
+        )
+        const captureRequest = {
+          idempotencyKey: key(),
+          holdId: holds[0]!.hold.id,
+          amount: cr(20),
+          payees: [{ account: revenueAccount, amount: cr(20) }]
+        }
+        const captures = yield* Effect.all(Array.from({ length: 50 }, () => ledger.capture(captureRequest)), {
+          concurrency: "unbounded"
+        })
+        assert.strictEqual(captures.filter((c) => c.code === "created").length, 1)
+        assert.isTrue(captures.every((c) => c.released === 10 && c.hold.captured === 20))
+        assert.strictEqual(yield* inner.accountBalance(revenueAccount), 20n)
+        const other = yield* Effect.exit(ledger.capture({ ...captureRequest, idempotencyKey: key() }))
+        assert.isTrue(
+          Exit.isFailure(other) && other.cause._tag === "Fail" &&
+            (other.cause.error as { code?: string }).code === "hold_already_captured"
+        )
+      })))
+
+    it.live("balances read through it are what exact holds would show, whatever the leases hold", () =>
+      provide(Effect.gen(function*() {
+        const { ledger } = yield* leased()
+        const p = projectId()
+        yield* ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(10_000), source: "purchase" })
+        const hold = () =>
+          ledger.hold({ idempotencyKey: key(), projectId: p, amount: cr(10), expiresAt: Date.now() + 60_000 })
+        const [a, b, c] = yield* Effect.all([hold(), hold(), hold()], { concurrency: "unbounded" })
+        const seen = yield* ledger.balance(p)
+        assert.deepStrictEqual([seen.balance, seen.available, seen.pending], [10_000, 9_970, 30])
+        yield* ledger.void({ idempotencyKey: key(), holdId: a!.hold.id })
+        const afterVoid = yield* ledger.balance(p)
+        assert.deepStrictEqual([afterVoid.available, afterVoid.pending], [9_980, 20])
+        yield* ledger.capture({
+          idempotencyKey: key(),
+          holdId: b!.hold.id,
+          amount: cr(4),
+          payees: [{ account: revenueAccount, amount: cr(4) }]
+        })
+        const afterCapture = yield* ledger.balance(p)
+        assert.deepStrictEqual([afterCapture.balance, afterCapture.available, afterCapture.pending], [
+          9_996,
+          9_986,
+          10
+        ])
+        yield* ledger.void({ idempotencyKey: key(), holdId: c!.hold.id })
+        const end = yield* ledger.balance(p)
+        assert.deepStrictEqual([end.balance, end.available, end.pending], [9_996, 9_996, 0])
+      })))
+
+    it.live("a carved hold past its deadline cannot be captured, and its credit returns", () =>
+      provide(Effect.gen(function*() {
+        const { inner, ledger } = yield* leased()
+        const p = projectId()
+        yield* ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(1_000), source: "purchase" })
+        const { hold } = yield* ledger.hold({
+          idempotencyKey: key(),
+          projectId: p,
+          amount: cr(10),
+          expiresAt: Date.now() + 50
+        })
+        yield* Effect.sleep("100 millis")
+        const late = yield* Effect.exit(ledger.capture({
+          idempotencyKey: key(),
+          holdId: hold.id,
+          amount: cr(10),
+          payees: [{ account: revenueAccount, amount: cr(10) }]
+        }))
+        assert.isTrue(
+          Exit.isFailure(late) && late.cause._tag === "Fail" &&
+            (late.cause.error as { code?: string }).code === "hold_expired"
+        )
+        yield* Effect.sleep("50 millis")
+        const b = yield* inner.balance(p)
+        assert.deepStrictEqual([b.balance, b.available, b.pending], [1_000, 1_000, 0])
+      })))
+
+    it.live("a process that dies with open leases: their holds expire in the store and the credit returns once", () =>
+      provide(Effect.gen(function*() {
+        const inner = yield* store
+        const p = projectId()
+        yield* inner.grant({ idempotencyKey: key(), projectId: p, amount: cr(10_000), source: "purchase" })
+        // the process's scope is never closed: nothing settles its leases
+        const ledger = yield* makeLeasedLedger(inner, { leaseTtlMs: 20_000 }).pipe(Scope.extend(yield* Scope.make()))
+        const pending = yield* Effect.forEach(
+          Array.from({ length: 10 }),
+          () => ledger.hold({ idempotencyKey: key(), projectId: p, amount: cr(5), expiresAt: Date.now() + 1_000 }),
+          {
+            concurrency: 10
+          }
+        )
+        assert.strictEqual(pending.length, 10)
+        assert.isBelow((yield* inner.balance(p)).available, 10_000 - 50 + 1)
+        const swept = yield* inner.expireHolds(Date.now() + 21_000)
+        assert.isAtLeast(swept.count, 1)
+        assert.strictEqual((yield* inner.expireHolds(Date.now() + 21_000)).count, 0)
+        const b = yield* inner.balance(p)
+        assert.deepStrictEqual([b.balance, b.available, b.pending], [10_000, 10_000, 0])
+        assert.strictEqual(yield* sumOfAccounts(inner), 0n)
+      })))
+
+    it.live.prop(
+      "no overspend and exact settlement: random concurrent calls (partial captures, voids, slow calls) on a small wallet",
+      {
+        credit: fc.integer({ min: 20, max: 600 }),
+        callsPerLease: fc.integer({ min: 1, max: 12 }),
+        calls: fc.array(
+          fc.record({
+            amount: fc.integer({ min: 1, max: 25 }),
+            // per mille of the held amount to capture; negative means void
+            settle: fc.integer({ min: -300, max: 1_000 }),
+            delayMs: fc.integer({ min: 0, max: 8 })
+          }),
+          { minLength: 1, maxLength: 40 }
+        )
+      },
+      ({ callsPerLease, calls, credit }) =>
+        provide(Effect.gen(function*() {
+          const { inner, ledger } = yield* leased({ callsPerLease })
+          const p = projectId()
+          yield* ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(credit), source: "purchase" })
+          let outstanding = 0
+          let peak = 0
+          let captured = 0
+          let toContributor = 0
+          yield* Effect.forEach(calls, (c) =>
+            Effect.gen(function*() {
+              const held = yield* Effect.either(ledger.hold({
+                idempotencyKey: key(),
+                projectId: p,
+                amount: cr(c.amount),
+                expiresAt: Date.now() + 60_000
+              }))
+              if (held._tag === "Left") {
+                assert.strictEqual(held.left._tag, "InsufficientCredit")
+                return
+              }
+              outstanding += c.amount
+              peak = Math.max(peak, outstanding)
+              yield* Effect.sleep(`${c.delayMs} millis`)
+              if (c.settle < 0) {
+                yield* ledger.void({ idempotencyKey: key(), holdId: held.right.hold.id as HoldId })
+              } else {
+                const amount = Math.floor((c.amount * c.settle) / 1000)
+                const share = Math.min(1, amount)
+                const r = yield* ledger.capture({
+                  idempotencyKey: key(),
+                  holdId: held.right.hold.id,
+                  amount: cr(amount),
+                  payees: [{ account: contributor, amount: cr(share) }, {
+                    account: revenueAccount,
+                    amount: cr(amount - share)
+                  }]
+                })
+                assert.strictEqual(r.released, c.amount - amount)
+                captured += amount
+                toContributor += share
+              }
+              outstanding -= c.amount
+            }), { concurrency: "unbounded" })
+          // holds outstanding at once never exceeded the wallet
+          assert.isAtMost(peak, credit)
+          const b = yield* quiet(inner, p)
+          assert.deepStrictEqual([b.balance, b.available, b.pending], [credit - captured, credit - captured, 0])
+          assert.strictEqual(yield* inner.accountBalance(contributor), BigInt(toContributor))
+          assert.strictEqual(yield* inner.accountBalance(revenueAccount), BigInt(captured - toContributor))
+          assert.strictEqual(yield* sumOfAccounts(inner), 0n)
+        })).pipe(Effect.scoped) as Effect.Effect<void>,
+      { fastCheck: { numRuns: name === "memory" ? 150 : 25 } }
+    )
+  })
+}
+
+suite("memory", makeMemoryLedger, (body) => Effect.scoped(body))
+
+const pg = testDatabase(postgresTestClient)
+const onPg = <A>(body: Effect.Effect<A, unknown, SqlClient | Scope.Scope>) =>
+  Effect.scoped(body).pipe(Effect.provide(pg.fresh(Layer.empty)))
+describe.skipIf(!postgresAvailable)("on PostgreSQL", () => {
+  suite("postgres (batched)", makePgLedgerBatched({ maxSize: 32, workers: 4 }), onPg)
+  suite("postgres", makePgLedger, onPg)
+})
