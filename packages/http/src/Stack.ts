@@ -4,7 +4,8 @@
  * - `embeddedStack(dataDir)`: PGlite in a folder on disk (the same SQL and migrations as
  *   PostgreSQL), the in-process rate limiter, and read caches for keys, projects and the catalog.
  *
- * Both database stacks reserve busy wallets' credit in leases (`LeasedLedger`, `LEDGER_LEASE_*`).
+ * Both database stacks reserve busy wallets' credit in leases (`LeasedLedger`, `LEDGER_LEASE_*`)
+ * and write concurrent calls' usage rows together (group commit).
  *   One process; nothing to install.
  * - `productionStack`: PostgreSQL from `DATABASE_URL`, Redis from `REDIS_URL` for the rate
  *   limiter and the key cache (revocations pushed to every gateway), read caches for projects and
@@ -36,7 +37,7 @@ import {
   PgOutboxLive,
   PgPlanChangeStoreLive,
   PgReconciliationStoreLive,
-  PgUsageLogLive
+  PgUsageLogBatchedLive
 } from "@tollgate/adapters/postgres/index"
 import type { RedisConnection } from "@tollgate/adapters/redis/index"
 import { KeyCacheLive, RedisConnectionLive, RedisRateLimiterLive } from "@tollgate/adapters/redis/index"
@@ -88,7 +89,7 @@ export const embeddedStack = (dataDir: string) =>
     PgOutboxLive,
     PgPlanChangeStoreLive,
     cachedProjects,
-    PgUsageLogLive,
+    PgUsageLogBatchedLive,
     PgReconciliationStoreLive,
     MemoryRateLimiterLive,
     Ids.Live,
@@ -109,7 +110,7 @@ export const postgresRedisStack = <E1, E2>(
     PgOutboxLive,
     PgPlanChangeStoreLive,
     cachedProjects,
-    PgUsageLogLive,
+    PgUsageLogBatchedLive,
     PgReconciliationStoreLive,
     RedisRateLimiterLive,
     Ids.Live,

@@ -84,6 +84,11 @@ export interface LeaseOptions {
   readonly captureTimeoutMs?: number
   /** Idempotency keys and resolved carves remembered (default 20,000). */
   readonly remember?: number
+  /**
+   * A wallet's balance is read from the store at most this often; this process's own writes show
+   * at once, other processes' within this time (default 1 s; 0 reads the store every time).
+   */
+  readonly balanceTtlMs?: number
 }
 
 /** A lease must outlive any call carved from it by this much, so that it can still be settled. */
@@ -161,6 +166,7 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
     const exactFor = options.exactForMs ?? 1_000
     const captureTimeout = options.captureTimeoutMs ?? 10_000
     const rememberMax = options.remember ?? 20_000
+    const balanceTtl = options.balanceTtlMs ?? 1_000
     const standbyIdleMs = 100
 
     const fibers = yield* FiberSet.make<unknown, never>()
@@ -359,6 +365,10 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
                 }
                 lease.wallet.unsettled.delete(lease)
                 forgetIfIdle(lease.wallet, now)
+                if (Exit.isSuccess(exit)) {
+                  // spent leaves the wallet; the rest of the hold returns to it
+                  moved(lease.wallet.projectId, -spent, lease.hold.amount - spent, -lease.hold.amount)
+                } else forget(lease.wallet.projectId)
                 const outcome: Exit.Exit<Transaction | undefined, SettleError> = Exit.isFailure(exit)
                   ? Exit.fail(Option.getOrElse(
                     Cause.failureOption(exit.cause),
@@ -469,12 +479,15 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
       lease.pending.clear()
       for (const carve of calls) carve.exact = Deferred.unsafeMake(FiberId.none)
       const rehold = (carve: Carve) =>
-        inner.hold({
-          idempotencyKey: `${carve.id}:exact` as IdempotencyKey,
-          projectId: carve.projectId,
-          amount: carve.amount as Hold["amount"],
-          expiresAt: carve.expiresAt
-        }).pipe(
+        thenForget(
+          carve.projectId,
+          inner.hold({
+            idempotencyKey: `${carve.id}:exact` as IdempotencyKey,
+            projectId: carve.projectId,
+            amount: carve.amount as Hold["amount"],
+            expiresAt: carve.expiresAt
+          })
+        ).pipe(
           Effect.retry({ times: 3, while: (e) => e._tag === "LedgerUnavailable" }),
           Effect.map((r): HoldId | undefined => r.hold.id),
           Effect.orElseSucceed(() => undefined),
@@ -546,6 +559,7 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
                 : Effect.fail(e),
             onSuccess: (result) =>
               Effect.sync(() => {
+                if (result.code === "created") moved(wallet.projectId, 0, -result.hold.amount, result.hold.amount)
                 const lease: Lease = {
                   seq,
                   unit,
@@ -610,7 +624,7 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
       return carved
     }
 
-    const exact = (request: HoldRequest) => inner.hold(request)
+    const exact = (request: HoldRequest) => thenForget(request.projectId, inner.hold(request))
 
     const reserve = (
       request: HoldRequest
@@ -699,7 +713,7 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
       Effect.flatMap(Deferred.await(exact), (holdId) =>
         holdId === undefined
           ? Effect.fail(unfunded(carve))
-          : inner.capture({ ...request, holdId }).pipe(
+          : thenForget(carve.projectId, inner.capture({ ...request, holdId })).pipe(
             Effect.mapError((e) => storeError(carve, e)),
             Effect.map((r): CaptureResult => ({ ...r, code: "created", hold: asCarve(carve, r.hold, r.transaction) }))
           ))
@@ -708,10 +722,11 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
       Effect.flatMap(Deferred.await(exact), (holdId) =>
         holdId === undefined
           ? Effect.fail(unfunded(carve))
-          : inner.void({ idempotencyKey: `${carve.id}:void` as IdempotencyKey, holdId }).pipe(
-            Effect.mapError((e) => storeError(carve, e)),
-            Effect.map((r): VoidResult => ({ code: "created", hold: asCarve(carve, r.hold) }))
-          ))
+          : thenForget(carve.projectId, inner.void({ idempotencyKey: `${carve.id}:void` as IdempotencyKey, holdId }))
+            .pipe(
+              Effect.mapError((e) => storeError(carve, e)),
+              Effect.map((r): VoidResult => ({ code: "created", hold: asCarve(carve, r.hold) }))
+            ))
 
     const captureCarve = (carve: Carve, request: CaptureRequest) =>
       Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<
@@ -760,7 +775,7 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
         if (carve === undefined) {
           return isLocal(request.holdId)
             ? Effect.fail(notFound(request.holdId))
-            : inner.capture(request)
+            : Effect.tap(inner.capture(request), (r) => Effect.sync(() => forget(r.hold.projectId)))
         }
         const malformed = LedgerValidation.capture(request)
         if (Option.isSome(malformed)) return Effect.fail(malformed.value)
@@ -800,7 +815,7 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
         if (carve === undefined) {
           return isLocal(request.holdId)
             ? Effect.fail(notFound(request.holdId))
-            : inner.void(request)
+            : Effect.tap(inner.void(request), (r) => Effect.sync(() => forget(r.hold.projectId)))
         }
         return remember(JSON.stringify(["void", request.holdId]), request, voidCarve(carve))
       })
@@ -813,12 +828,57 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
       })
 
     /**
+     * Balances are read from the store at most once per `balanceTtlMs` per wallet: this process's
+     * own writes are applied to the last reading as they happen, so a read is stale only by what
+     * other processes did since (a top-up by another process shows within `balanceTtlMs`).
+     */
+    interface Snapshot {
+      balance: Balance
+      readonly at: number
+    }
+    const snapshots = new Map<ProjectId, Snapshot>()
+    /** Bumped by every write of this process to the wallet, so that a reading taken across one is not kept. */
+    const versions = new Map<ProjectId, number>()
+    const bump = (projectId: ProjectId) => versions.set(projectId, (versions.get(projectId) ?? 0) + 1)
+    const forget = (projectId: ProjectId) => {
+      bump(projectId)
+      snapshots.delete(projectId)
+    }
+    const thenForget = <A, E>(projectId: ProjectId, write: Effect.Effect<A, E>) =>
+      Effect.ensuring(write, Effect.sync(() => forget(projectId)))
+    const moved = (projectId: ProjectId, balanceDelta: number, availableDelta: number, pendingDelta: number) => {
+      bump(projectId)
+      const snapshot = snapshots.get(projectId)
+      if (snapshot === undefined) return
+      const b = snapshot.balance
+      snapshot.balance = {
+        ...b,
+        balance: (b.balance + balanceDelta) as Balance["balance"],
+        available: (b.available + availableDelta) as Balance["available"],
+        pending: (b.pending + pendingDelta) as Balance["pending"]
+      }
+    }
+    const storeBalance = (projectId: ProjectId): Effect.Effect<Balance, LedgerUnavailable> =>
+      Effect.suspend(() => {
+        const now = Date.now()
+        const snapshot = snapshots.get(projectId)
+        if (snapshot !== undefined && now - snapshot.at < balanceTtl) return Effect.succeed(snapshot.balance)
+        const version = versions.get(projectId) ?? 0
+        return Effect.tap(inner.balance(projectId), (b) =>
+          Effect.sync(() => {
+            if ((versions.get(projectId) ?? 0) !== version || balanceTtl <= 0) return
+            if (snapshots.size >= 10_000) snapshots.clear()
+            snapshots.set(projectId, { balance: b, at: now })
+          }))
+      })
+
+    /**
      * The store's balance as if each of this process's calls had a hold of its own in the store:
      * what its leases reserve beyond their calls in flight and their captures being settled counts
-     * as available. (While a settlement commits, a read may briefly count the released credit twice.)
+     * as available.
      */
     const balance: Service["balance"] = (projectId) =>
-      Effect.map(inner.balance(projectId), (b): Balance => {
+      Effect.map(storeBalance(projectId), (b): Balance => {
         const wallet = wallets.get(projectId)
         if (wallet === undefined) return b
         let free = 0
@@ -872,8 +932,21 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
       })
     )
 
+    const forgetAll = <A, E>(write: Effect.Effect<A, E>) =>
+      Effect.ensuring(
+        write,
+        Effect.sync(() => {
+          snapshots.clear()
+          for (const projectId of versions.keys()) bump(projectId)
+        })
+      )
+
     return Ledger.of({
       ...inner,
+      grant: (request) => thenForget(request.projectId, inner.grant(request)),
+      withdraw: (request) => thenForget(request.projectId, inner.withdraw(request)),
+      expireHolds: (now) => forgetAll(inner.expireHolds(now)),
+      expireGrants: (now) => forgetAll(inner.expireGrants(now)),
       hold,
       capture,
       void: voidHold,

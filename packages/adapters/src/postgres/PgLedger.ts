@@ -28,7 +28,9 @@ import {
   Transaction
 } from "@tollgate/core"
 import type { Scope } from "effect"
-import { Chunk, Clock, Deferred, Effect, Layer, Option, Queue } from "effect"
+import { Clock, Effect, Exit, Layer, Option } from "effect"
+import type { GroupCommitOptions } from "./GroupCommit.js"
+import { makeGroupCommit } from "./GroupCommit.js"
 
 /** What the ledger's SQL functions return: the first outcome of the key, and whether this was a replay. */
 interface Outcome {
@@ -86,36 +88,29 @@ const makeBatcher = (
   sql: SqlClient.SqlClient,
   many: string,
   single: Execute,
-  options: { readonly maxSize: number; readonly workers: number }
+  options: GroupCommitOptions
 ): Effect.Effect<Execute, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    type Pending = { readonly params: Record<string, unknown>; readonly done: Deferred.Deferred<Outcome, SqlError> }
-    const queue = yield* Effect.acquireRelease(Queue.unbounded<Pending>(), Queue.shutdown)
-    const oneByOne = (batch: ReadonlyArray<Pending>) =>
-      Effect.forEach(batch, (p) => Effect.flatMap(Effect.exit(single(p.params)), (exit) => Deferred.done(p.done, exit)))
-    // Even a batch of one goes through the batch function: its capture takes no wallet lock.
-    const flush = (batch: ReadonlyArray<Pending>) =>
+  // Even a batch of one goes through the batch function: its capture takes no wallet lock.
+  makeGroupCommit<Record<string, unknown>, Outcome, SqlError>(
+    (batch) =>
       sql.unsafe<{ i: number; result: Outcome }>(
         `SELECT i, result FROM ${many}($1::jsonb)`,
-        [JSON.stringify(batch.map((p, i) => ({ ...p.params, i })))]
+        [JSON.stringify(batch.map((params, i) => ({ ...params, i })))]
       ).pipe(
-        Effect.flatMap((rows) => Effect.forEach(rows, (row) => Deferred.succeed(batch[row.i]!.done, row.result))),
+        Effect.map((rows) => {
+          const outcomes: Array<Exit.Exit<Outcome, SqlError>> = []
+          for (const row of rows) outcomes[row.i] = Exit.succeed(row.result)
+          return outcomes
+        }),
         Effect.catchAll((e) =>
           Effect.zipRight(
             Effect.logWarning(`${many} failed as a whole; running its calls one by one`, e),
-            oneByOne(batch)
+            Effect.forEach(batch, (params) => Effect.exit(single(params)))
           )
         )
-      )
-    const worker = Queue.takeBetween(queue, 1, options.maxSize).pipe(
-      Effect.flatMap((chunk) => flush(Chunk.toReadonlyArray(chunk))),
-      Effect.forever
-    )
-    yield* Effect.replicateEffect(Effect.forkScoped(worker), options.workers)
-    return (params) =>
-      Effect.flatMap(Deferred.make<Outcome, SqlError>(), (done) =>
-        Queue.offer(queue, { params, done }).pipe(Effect.zipRight(Deferred.await(done))))
-  })
+      ),
+    options
+  )
 
 /**
  * The ledger on PostgreSQL (and embedded PGlite, which runs the same SQL). Each write is one

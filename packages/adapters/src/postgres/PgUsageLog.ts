@@ -1,7 +1,9 @@
 import { SqlClient } from "@effect/sql"
 import type { UsageFilter, UsageGrouping, UsagePage, UsageSummaryRow } from "@tollgate/core"
 import { LimiterDecision, UsageLog, UsageLogUnavailable, UsageOutcome, UsageRecord } from "@tollgate/core"
-import { Effect, Either, Encoding, Layer, Option, Schema } from "effect"
+import { Effect, Either, Encoding, Exit, Layer, Option, Schema } from "effect"
+import type { GroupCommitOptions } from "./GroupCommit.js"
+import { makeGroupCommit } from "./GroupCommit.js"
 import { outage } from "./Outage.js"
 
 /** node-postgres returns int8 (and numeric sums) as text; each must be a safe integer. */
@@ -107,70 +109,88 @@ const orUnavailable = outage((message) => new UsageLogUnavailable({ message }), 
  * id. Pages are keyed on (at, request_id), compared as a row value: the ids are `COLLATE "C"`,
  * so the database's order is JavaScript's and the cursor format is the in-memory log's.
  */
-export const makePgUsageLog = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
+const make = (options: { readonly batch?: GroupCommitOptions | undefined }) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
 
-  const matching = (filter: UsageFilter) =>
-    sql.and([
-      sql`at >= ${bound(filter.from)}`,
-      sql`at < ${bound(filter.to)}`,
-      ...(filter.projectId === undefined ? [] : [sql`project_id = ${filter.projectId}`]),
-      ...(filter.datasetId === undefined ? [] : [sql`dataset_id = ${filter.datasetId}`]),
-      ...(filter.routeId === undefined ? [] : [sql`route_id = ${filter.routeId}`])
-    ])
+    const matching = (filter: UsageFilter) =>
+      sql.and([
+        sql`at >= ${bound(filter.from)}`,
+        sql`at < ${bound(filter.to)}`,
+        ...(filter.projectId === undefined ? [] : [sql`project_id = ${filter.projectId}`]),
+        ...(filter.datasetId === undefined ? [] : [sql`dataset_id = ${filter.datasetId}`]),
+        ...(filter.routeId === undefined ? [] : [sql`route_id = ${filter.routeId}`])
+      ])
 
-  const record = Effect.fnUntraced(function*(usage: UsageRecord) {
-    const row = yield* encodeUsage(usage)
-    const created = yield* sql`
-      INSERT INTO usage_records ${sql.insert(row)}
+    type Row = typeof UsageFromRow.Encoded
+    /** Inserts rows in one statement; a row whose request id is already stored (or earlier in the same group) exists. */
+    const insert = (rows: ReadonlyArray<Row>) =>
+      sql<{ request_id: string }>`
+      INSERT INTO usage_records ${sql.insert(rows as Array<Row>)}
       ON CONFLICT (request_id) DO NOTHING
-      RETURNING request_id`
-    return created.length > 0 ? "created" as const : "exists" as const
-  }, orUnavailable)
+      RETURNING request_id`.pipe(Effect.map((created) => {
+        const fresh = new Set(created.map((r) => r.request_id))
+        return rows.map((row) =>
+          fresh.delete(row.request_id) ? Exit.succeed("created" as const) : Exit.succeed("exists" as const)
+        )
+      }))
+    const insertOne = options.batch === undefined
+      ? (row: Row) => Effect.flatMap(insert([row]), (outcomes) => outcomes[0]!)
+      : yield* makeGroupCommit(insert, options.batch)
 
-  const list = Effect.fnUntraced(
-    function*(filter: UsageFilter, page: { readonly cursor?: string | undefined; readonly limit: number }) {
-      const empty: UsagePage = { records: [], nextCursor: undefined }
-      const limit = Number.isFinite(page.limit) ? Math.min(Math.max(1, Math.floor(page.limit)), maxLimit) : 1
-      // An unreadable cursor ends the listing rather than restarting it: a client looping on
-      // `nextCursor` must terminate.
-      const from = page.cursor === undefined ? Option.none() : decodeCursor(page.cursor)
-      if (page.cursor !== undefined && Option.isNone(from)) return empty
-      if (Number.isNaN(filter.from) || Number.isNaN(filter.to)) return empty
-      const after = Option.match(from, {
-        onNone: () => sql`TRUE`,
-        onSome: ([at, requestId]) => sql`(at, request_id) < (${bound(at)}, ${requestId})`
-      })
-      const selected = yield* decodeUsage(
-        yield* sql`
+    const record = Effect.fnUntraced(function*(usage: UsageRecord) {
+      return yield* insertOne(yield* encodeUsage(usage))
+    }, orUnavailable)
+
+    const list = Effect.fnUntraced(
+      function*(filter: UsageFilter, page: { readonly cursor?: string | undefined; readonly limit: number }) {
+        const empty: UsagePage = { records: [], nextCursor: undefined }
+        const limit = Number.isFinite(page.limit) ? Math.min(Math.max(1, Math.floor(page.limit)), maxLimit) : 1
+        // An unreadable cursor ends the listing rather than restarting it: a client looping on
+        // `nextCursor` must terminate.
+        const from = page.cursor === undefined ? Option.none() : decodeCursor(page.cursor)
+        if (page.cursor !== undefined && Option.isNone(from)) return empty
+        if (Number.isNaN(filter.from) || Number.isNaN(filter.to)) return empty
+        const after = Option.match(from, {
+          onNone: () => sql`TRUE`,
+          onSome: ([at, requestId]) => sql`(at, request_id) < (${bound(at)}, ${requestId})`
+        })
+        const selected = yield* decodeUsage(
+          yield* sql`
           SELECT * FROM usage_records
           WHERE ${matching(filter)} AND ${after}
           ORDER BY at DESC, request_id DESC
           LIMIT ${limit + 1}`
-      )
-      const records = selected.slice(0, limit)
-      return {
-        records,
-        nextCursor: selected.length > limit ? encodeCursor(records[records.length - 1]!) : undefined
-      }
-    },
-    orUnavailable
-  )
+        )
+        const records = selected.slice(0, limit)
+        return {
+          records,
+          nextCursor: selected.length > limit ? encodeCursor(records[records.length - 1]!) : undefined
+        }
+      },
+      orUnavailable
+    )
 
-  const summarize = Effect.fnUntraced(function*(filter: UsageFilter, groupBy: UsageGrouping) {
-    if (Number.isNaN(filter.from) || Number.isNaN(filter.to)) return []
-    const rows = yield* decodeSummary(
-      yield* sql`
+    const summarize = Effect.fnUntraced(function*(filter: UsageFilter, groupBy: UsageGrouping) {
+      if (Number.isNaN(filter.from) || Number.isNaN(filter.to)) return []
+      const rows = yield* decodeSummary(
+        yield* sql`
         SELECT (${sql.literal(groupExpression[groupBy])}) COLLATE "C" AS grp, count(*) AS calls, sum(credits) AS credits
         FROM usage_records
         WHERE ${matching(filter)}
         GROUP BY grp
         ORDER BY grp`
-    )
-    return rows.map((row): UsageSummaryRow => ({ group: row.grp, calls: row.calls, credits: row.credits }))
-  }, orUnavailable)
+      )
+      return rows.map((row): UsageSummaryRow => ({ group: row.grp, calls: row.calls, credits: row.credits }))
+    }, orUnavailable)
 
-  return UsageLog.of({ record, list, summarize })
-})
+    return UsageLog.of({ record, list, summarize })
+  })
+
+export const makePgUsageLog = make({}) as Effect.Effect<typeof UsageLog.Service, never, SqlClient.SqlClient>
+
+/** Concurrent calls' rows are inserted together, one statement and one commit per group. */
+export const makePgUsageLogBatched = (batch: GroupCommitOptions = { maxSize: 256, workers: 2 }) => make({ batch })
 
 export const PgUsageLogLive = Layer.effect(UsageLog, makePgUsageLog)
+export const PgUsageLogBatchedLive = Layer.scoped(UsageLog, makePgUsageLogBatched())

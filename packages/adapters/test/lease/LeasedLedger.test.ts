@@ -238,6 +238,21 @@ const suite = <R>(
         assert.deepStrictEqual([end.balance, end.available, end.pending], [9_996, 9_996, 0])
       })))
 
+    it.live("another process's top-up shows in a balance within the balance time to live; this process's writes at once", () =>
+      provide(Effect.gen(function*() {
+        const { inner, ledger } = yield* leased({ balanceTtlMs: 200 })
+        const p = projectId()
+        yield* ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(1_000), source: "purchase" })
+        assert.strictEqual((yield* ledger.balance(p)).available, 1_000)
+        // written straight to the store, as another process would
+        yield* inner.grant({ idempotencyKey: key(), projectId: p, amount: cr(500), source: "purchase" })
+        yield* call(ledger, p, 10)
+        assert.strictEqual((yield* ledger.balance(p)).balance, 990)
+        yield* Effect.sleep("250 millis")
+        const fresh = yield* ledger.balance(p)
+        assert.deepStrictEqual([fresh.balance, fresh.available], [1_490, 1_490])
+      })))
+
     it.live("a carved hold past its deadline cannot be captured, and its credit returns", () =>
       provide(Effect.gen(function*() {
         const { inner, ledger } = yield* leased()

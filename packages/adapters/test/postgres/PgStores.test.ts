@@ -20,7 +20,7 @@ import { makePgKeyStore } from "../../src/postgres/PgKeyStore.js"
 import { makePgOutbox } from "../../src/postgres/PgOutbox.js"
 import { makePgPlanChangeStore } from "../../src/postgres/PgPlanChangeStore.js"
 import { makePgProjectStore } from "../../src/postgres/PgProjectStore.js"
-import { makePgUsageLog } from "../../src/postgres/PgUsageLog.js"
+import { makePgUsageLog, makePgUsageLogBatched } from "../../src/postgres/PgUsageLog.js"
 import { autoTopUpStoreContract } from "../contracts/AutoTopUpStoreContract.js"
 import { billingInboxContract } from "../contracts/BillingInboxContract.js"
 import { catalogContract } from "../contracts/CatalogContract.js"
@@ -42,6 +42,11 @@ const contracts = (name: string, db: TestDatabase<unknown>) => {
   catalogContract(name, db.perTest(Catalog, makePgCatalog))
   projectStoreContract(name, db.perTest(ProjectStore, makePgProjectStore))
   usageLogContract(name, db.perTest(UsageLog, makePgUsageLog))
+  // small groups, so that concurrent rows (and one request id sent at once) share statements
+  usageLogContract(
+    `${name} group commit`,
+    db.fresh(Layer.scoped(UsageLog, makePgUsageLogBatched({ maxSize: 8, workers: 2 })))
+  )
   billingInboxContract(name, db.perTest(BillingInbox, makePgBillingInbox))
   outboxContract(name, db.perTest(Outbox, makePgOutbox))
   autoTopUpStoreContract(name, db.perTest(AutoTopUpStore, makePgAutoTopUpStore))
