@@ -337,9 +337,11 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
           )
         const late = Effect.zipRight(
           Effect.sleep(Duration.millis(captureTimeout)),
-          Deferred.fail(
-            lease.answered,
-            new LedgerUnavailable({ message: "the capture was not settled in time; it still may be" })
+          Effect.suspend(() =>
+            Deferred.fail(
+              lease.answered,
+              new LedgerUnavailable({ message: "the capture was not settled in time; it still may be" })
+            )
           )
         )
         return Effect.flatMap(FiberSet.run(fibers, late), (timer) =>
