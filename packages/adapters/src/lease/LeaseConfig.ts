@@ -11,7 +11,11 @@ import { LeasedLedgerLive } from "./LeasedLedger.js"
 const positive = (name: string, fallback: number, min: number) =>
   Config.integer(name).pipe(
     Config.withDefault(fallback),
-    Config.validate({ message: `must be a whole number of at least ${min}`, validation: (n) => n >= min })
+    // the message names the variable: a failed check reports only the enclosing "LEDGER_LEASE"
+    Config.validate({
+      message: `LEDGER_LEASE_${name} must be a whole number of at least ${min}`,
+      validation: (n) => n >= min
+    })
   )
 
 export const LeaseConfig = Config.nested(
