@@ -841,7 +841,15 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
     const snapshots = new Map<ProjectId, Snapshot>()
     /** Bumped by every write of this process to the wallet, so that a reading taken across one is not kept. */
     const versions = new Map<ProjectId, number>()
-    const bump = (projectId: ProjectId) => versions.set(projectId, (versions.get(projectId) ?? 0) + 1)
+    const bump = (projectId: ProjectId) => {
+      // bounded: past this many wallets start afresh (a reading in flight may then be kept though
+      // one write older, for at most `balanceTtlMs`)
+      if (versions.size >= 100_000) {
+        versions.clear()
+        snapshots.clear()
+      }
+      versions.set(projectId, (versions.get(projectId) ?? 0) + 1)
+    }
     const forget = (projectId: ProjectId) => {
       bump(projectId)
       snapshots.delete(projectId)
