@@ -3,14 +3,14 @@
  *
  * - `embeddedStack(dataDir)`: PGlite in a folder on disk (the same SQL and migrations as
  *   PostgreSQL), the in-process rate limiter, and read caches for keys, projects and the catalog.
- *
- * Both database stacks reserve busy wallets' credit in leases (`LeasedLedger`, `LEDGER_LEASE_*`)
- * and write concurrent calls' usage rows together (group commit).
  *   One process; nothing to install.
  * - `productionStack`: PostgreSQL from `DATABASE_URL`, Redis from `REDIS_URL` for the rate
  *   limiter and the key cache (revocations pushed to every gateway), read caches for projects and
  *   the catalog. Gateways keep no state of their own beyond caches, so any number can run.
  * - `memoryStack`: every port in memory (tests, benchmarks' baselines).
+ *
+ * Both database stacks reserve busy wallets' credit in leases (`LeasedLedger`, `LEDGER_LEASE_*`)
+ * and write concurrent calls' usage rows together (group commit).
  */
 import type { SqlClient } from "@effect/sql"
 import type { PgClient } from "@effect/sql-pg"

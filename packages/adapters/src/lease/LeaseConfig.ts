@@ -5,7 +5,6 @@
  */
 import type { Ledger } from "@tollgate/core"
 import { Config, Effect, Layer } from "effect"
-import type { LeaseOptions } from "./LeasedLedger.js"
 import { LeasedLedgerLive } from "./LeasedLedger.js"
 
 const positive = (name: string, fallback: number, min: number) =>
@@ -30,6 +29,5 @@ export const LeaseConfig = Config.nested(
 /** The ledger `inner` provides, in leases unless `LEDGER_LEASE_CALLS` is 0. */
 export const leasedFromConfig = <E, R>(inner: Layer.Layer<Ledger, E, R>) =>
   Layer.unwrapEffect(
-    Effect.map(LeaseConfig, (options: Required<Pick<LeaseOptions, "callsPerLease">> & LeaseOptions) =>
-      options.callsPerLease === 0 ? inner : LeasedLedgerLive(options)(inner))
+    Effect.map(LeaseConfig, (options) => options.callsPerLease === 0 ? inner : LeasedLedgerLive(options)(inner))
   )
