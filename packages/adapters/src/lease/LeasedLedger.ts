@@ -868,18 +868,43 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
         pending: (b.pending + pendingDelta) as Balance["pending"]
       }
     }
+    /** The wallet's leases whose settlement is in flight: a store read may or may not see it. */
+    const settlingOf = (projectId: ProjectId) =>
+      [...(wallets.get(projectId)?.unsettled ?? [])].filter((lease) => lease.settling)
+
+    /**
+     * Reads the store's balance at a moment no settlement of the wallet is in flight, so that the
+     * leases counted below are exactly those the reading still shows as holds (a settlement that
+     * committed during the read would otherwise be counted twice). Settlements take milliseconds;
+     * after three tries the last reading is used.
+     */
+    const readStore = (projectId: ProjectId, tries: number): Effect.Effect<Balance, LedgerUnavailable> =>
+      Effect.suspend(() => {
+        return Effect.forEach(settlingOf(projectId), (lease) => Effect.either(Deferred.await(lease.settled)), {
+          discard: true
+        }).pipe(
+          Effect.zipRight(Effect.suspend(() => {
+            const start = versions.get(projectId) ?? 0
+            const now = Date.now()
+            return Effect.flatMap(inner.balance(projectId), (b) =>
+              Effect.suspend(() => {
+                const moved = (versions.get(projectId) ?? 0) !== start || settlingOf(projectId).length > 0
+                if (moved && tries > 1) return readStore(projectId, tries - 1)
+                if (!moved && balanceTtl > 0) {
+                  if (snapshots.size >= 10_000) snapshots.clear()
+                  snapshots.set(projectId, { balance: b, at: now })
+                }
+                return Effect.succeed(b)
+              }))
+          }))
+        )
+      })
+
     const storeBalance = (projectId: ProjectId): Effect.Effect<Balance, LedgerUnavailable> =>
       Effect.suspend(() => {
-        const now = Date.now()
         const snapshot = snapshots.get(projectId)
-        if (snapshot !== undefined && now - snapshot.at < balanceTtl) return Effect.succeed(snapshot.balance)
-        const version = versions.get(projectId) ?? 0
-        return Effect.tap(inner.balance(projectId), (b) =>
-          Effect.sync(() => {
-            if ((versions.get(projectId) ?? 0) !== version || balanceTtl <= 0) return
-            if (snapshots.size >= 10_000) snapshots.clear()
-            snapshots.set(projectId, { balance: b, at: now })
-          }))
+        if (snapshot !== undefined && Date.now() - snapshot.at < balanceTtl) return Effect.succeed(snapshot.balance)
+        return readStore(projectId, 3)
       })
 
     /**
