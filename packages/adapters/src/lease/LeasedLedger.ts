@@ -129,6 +129,8 @@ interface Lease {
   settling: boolean
   /** Its rotation is scheduled. */
   timer: boolean
+  /** A check whether it can settle is scheduled (after the calls already runnable). */
+  checking: boolean
   moving: boolean
   readonly settled: Deferred.Deferred<Transaction | undefined, SettleError>
   /** Completed with the settlement, or with LedgerUnavailable once captures have waited `captureTimeoutMs`. */
@@ -141,6 +143,8 @@ interface Wallet {
   /** Opened ahead, for when the open lease rotates, so that calls never wait for a lease to open. */
   next: Lease | undefined
   opening: Deferred.Deferred<void> | undefined
+  /** A standby lease is about to be opened. */
+  standbyAsked: boolean
   /** Calls waiting for a lease to open: a lone call does not settle its lease while others are about to join it. */
   waiting: number
   exactUntil: number
@@ -186,6 +190,7 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
           open: undefined,
           next: undefined,
           opening: undefined,
+          standbyAsked: false,
           waiting: 0,
           exactUntil: 0,
           unsettled: new Set()
@@ -400,30 +405,57 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
     }
 
     /**
-     * After a call of the lease resolved: the lease settles at once when none of its calls is in
-     * flight (and no call is waiting to join it), else `settleDelayMs` after its first capture, so
-     * that the captures of concurrent calls share its store write.
+     * A busy wallet (its lease serves more than one call): the next lease is opened now, so that
+     * calls find it ready when this one rotates or settles, instead of waiting for a store hold.
      */
-    const afterResolve = (lease: Lease): Effect.Effect<void> => {
+    const standbyFor = (lease: Lease): Effect.Effect<void> => {
+      const wallet = lease.wallet
+      const now = Date.now()
+      if (
+        !lease.open || lease.carved < 2 || wallet.open !== lease || wallet.next !== undefined ||
+        wallet.opening !== undefined || wallet.standbyAsked || wallet.exactUntil > now
+      ) return Effect.void
+      wallet.standbyAsked = true
+      return fork(
+        Effect.ensuring(
+          Effect.ignore(openLease(wallet, lease.unit, lease.unit, now, now, true)),
+          Effect.sync(() => void (wallet.standbyAsked = false))
+        )
+      )
+    }
+
+    /**
+     * After a call of the lease resolved: the lease settles once none of its calls is in flight
+     * (and no call is waiting to join it), else `settleDelayMs` after its first capture, so that the
+     * captures of concurrent calls share its store write. An open lease whose calls have all
+     * resolved settles only after the calls already runnable in this process have had their turn:
+     * calls resumed together (by the same settlement) then share the next lease's write instead of
+     * the first of them settling it alone.
+     */
+    const afterResolve = (lease: Lease, yielded = false): Effect.Effect<void> => {
       if (lease.settling) return Effect.void
       const wallet = lease.wallet
       if (lease.pending.size === 0 && (!lease.open || wallet.waiting === 0)) {
+        if (lease.open && !yielded) {
+          if (lease.checking) return Effect.void
+          lease.checking = true
+          return fork(Effect.zipRight(
+            Effect.yieldNow(),
+            Effect.suspend(() => {
+              lease.checking = false
+              return afterResolve(lease, true)
+            })
+          ))
+        }
+        const standby = standbyFor(lease)
         close(lease)
         lease.settling = true
-        return fork(settle(lease))
+        return Effect.zipRight(standby, fork(settle(lease)))
       }
-      if (lease.timer) return Effect.void
+      const standby = standbyFor(lease)
+      if (lease.timer) return standby
       lease.timer = true
-      const timer = fork(Effect.zipRight(Effect.sleep(Duration.millis(settleDelay)), rotate(lease)))
-      // a busy wallet: open the next lease now, so that it is ready when this one rotates
-      const now = Date.now()
-      if (
-        lease.open && lease.carved > 1 && wallet.open === lease && wallet.next === undefined &&
-        wallet.opening === undefined && wallet.exactUntil <= now
-      ) {
-        return Effect.zipRight(timer, fork(Effect.ignore(openLease(wallet, lease.unit, lease.unit, now, now, true))))
-      }
-      return timer
+      return Effect.zipRight(fork(Effect.zipRight(Effect.sleep(Duration.millis(settleDelay)), rotate(lease))), standby)
     }
 
     /**
@@ -574,6 +606,7 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
                   open: true,
                   settling: false,
                   timer: false,
+                  checking: false,
                   moving: false,
                   settled: Deferred.unsafeMake(FiberId.none),
                   answered: Deferred.unsafeMake(FiberId.none)

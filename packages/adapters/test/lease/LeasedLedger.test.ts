@@ -344,9 +344,12 @@ const suite = <R>(
               peak = Math.max(peak, outstanding)
               yield* Effect.sleep(`${c.delayMs} millis`)
               if (c.settle < 0) {
+                outstanding -= c.amount
                 yield* ledger.void({ idempotencyKey: key(), holdId: held.right.hold.id as HoldId })
               } else {
                 const amount = Math.floor((c.amount * c.settle) / 1000)
+                // from the capture's request on, only what it spends stays counted
+                outstanding -= c.amount - amount
                 const share = Math.min(1, amount)
                 const r = yield* ledger.capture({
                   idempotencyKey: key(),
@@ -361,9 +364,10 @@ const suite = <R>(
                 captured += amount
                 toContributor += share
               }
-              outstanding -= c.amount
             }), { concurrency: "unbounded" })
-          // holds outstanding at once never exceeded the wallet
+          // what was spent plus the holds outstanding never exceeded the wallet (a hold counts until
+          // its capture or void is asked for, a capture's amount for good: a count no greater than
+          // what the ledger really had reserved or spent whenever a hold was granted)
           assert.isAtMost(peak, credit)
           const b = yield* quiet(inner, p)
           assert.deepStrictEqual([b.balance, b.available, b.pending], [credit - captured, credit - captured, 0])
