@@ -271,8 +271,11 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
         )
       })
 
-    const carveHold = (carve: Carve) =>
-      new Hold({
+    // Built without the schema class's constructor (its defaults merge and checks cost a few per
+    // cent of a call): the fields are this module's own and valid; the result is a Hold like any
+    // other (same prototype, same own fields, so the same equality and hash).
+    const carveHold = (carve: Carve): Hold =>
+      Object.assign(Object.create(Hold.prototype) as Hold, {
         id: carve.id,
         projectId: carve.projectId,
         amount: carve.amount as Hold["amount"],
@@ -283,7 +286,7 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
         ...(carve.status === "captured" ? { captured: carve.captured as Hold["amount"] } : {}),
         ...(carve.resolvedAt === undefined ? {} : { resolvedAt: carve.resolvedAt as Hold["createdAt"] }),
         ...(carve.transaction === undefined ? {} : { transactionId: carve.transaction.id })
-      }, true)
+      })
 
     /** What the hold state machine reads of a hold. */
     const stateOf = (carve: Carve) =>
@@ -661,37 +664,38 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
 
     const exact = (request: HoldRequest) => thenForget(request.projectId, inner.hold(request))
 
-    const reserve = (
-      request: HoldRequest
-    ): Effect.Effect<HoldResult, Effect.Effect.Error<ReturnType<Service["hold"]>>> =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const wallet = walletOf(request.projectId)
-        if (wallet.exactUntil > now || request.expiresAt + SETTLE_MARGIN_MS > now + ttl) return exact(request)
-        const open = wallet.open
-        if (open !== undefined && suits(open, request.amount, request.expiresAt)) {
-          return Effect.succeed({ code: "created" as const, hold: carveHold(carve(open, request, now)) })
+    type Reserved = Effect.Effect<HoldResult, Effect.Effect.Error<ReturnType<Service["hold"]>>>
+    /** A hold for `request` at `now`: carved from an open lease when one suits, else after one opens. */
+    const reserveAt = (request: HoldRequest, now: number): Reserved => {
+      const wallet = walletOf(request.projectId)
+      if (wallet.exactUntil > now || request.expiresAt + SETTLE_MARGIN_MS > now + ttl) return exact(request)
+      const open = wallet.open
+      if (open !== undefined && suits(open, request.amount, request.expiresAt)) {
+        return Effect.succeed({ code: "created" as const, hold: carveHold(carve(open, request, now)) })
+      }
+      const next = wallet.next
+      if (next !== undefined && suits(next, request.amount, request.expiresAt)) {
+        promote(wallet, next)
+        const carved = carve(next, request, now)
+        const retire = open !== undefined && open.pending.size === 0 ? afterResolve(open) : Effect.void
+        return Effect.as(retire, { code: "created" as const, hold: carveHold(carved) })
+      }
+      if (open !== undefined) {
+        close(open)
+        if (open.pending.size === 0 && !open.settling) {
+          return Effect.zipRight(afterResolve(open), reserve(request))
         }
-        const next = wallet.next
-        if (next !== undefined && suits(next, request.amount, request.expiresAt)) {
-          promote(wallet, next)
-          const carved = carve(next, request, now)
-          const retire = open !== undefined && open.pending.size === 0 ? afterResolve(open) : Effect.void
-          return Effect.as(retire, { code: "created" as const, hold: carveHold(carved) })
-        }
-        if (open !== undefined) {
-          close(open)
-          if (open.pending.size === 0 && !open.settling) {
-            return Effect.zipRight(afterResolve(open), reserve(request))
-          }
-        }
-        if (wallet.opening !== undefined) {
-          return Effect.zipRight(awaitOpening(wallet, wallet.opening), reserve(request))
-        }
-        return Effect.zipRight(
-          openLease(wallet, request.amount, request.amount, request.expiresAt, now, false),
-          reserve(request)
-        )
-      })
+      }
+      if (wallet.opening !== undefined) {
+        return Effect.zipRight(awaitOpening(wallet, wallet.opening), reserve(request))
+      }
+      return Effect.zipRight(
+        openLease(wallet, request.amount, request.amount, request.expiresAt, now, false),
+        reserve(request)
+      )
+    }
+    const reserve = (request: HoldRequest): Reserved =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => reserveAt(request, now))
 
     const hold: Service["hold"] = (request) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
@@ -700,7 +704,7 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
         return remember(
           JSON.stringify(["hold", request.projectId, request.amount, request.expiresAt]),
           request,
-          reserve(request)
+          Effect.suspend(() => reserveAt(request, now))
         )
       })
 
