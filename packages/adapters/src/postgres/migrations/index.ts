@@ -8,6 +8,7 @@ import m0006 from "./0006_inbox_dead_letters.js"
 import m0007 from "./0007_plan_changes.js"
 import m0008 from "./0008_refund_reclaim.js"
 import m0009 from "./0009_ledger_set_based.js"
+import m0010 from "./0010_batch_index_plans.js"
 
 /**
  * Every migration, in order. They create everything from an empty database and are recorded
@@ -22,5 +23,6 @@ export const migrations = Migrator.fromRecord({
   "0006_inbox_dead_letters": m0006,
   "0007_plan_changes": m0007,
   "0008_refund_reclaim": m0008,
-  "0009_ledger_set_based": m0009
+  "0009_ledger_set_based": m0009,
+  "0010_batch_index_plans": m0010
 })
