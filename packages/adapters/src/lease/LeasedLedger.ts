@@ -1004,6 +1004,51 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
       })
     )
 
+    /**
+     * Before a withdrawal (a refund, a dispute, an adjustment): this process's leases of the wallet
+     * give their unspent credit back first, so that the withdrawal sees the wallet's credit and not
+     * what leases happened to reserve (a refund would otherwise reclaim that much from the payees).
+     * The wallet takes exact holds meanwhile; calls still in flight are moved to exact holds of
+     * their own (see `detach`). Bounded: after `captureTimeoutMs` the withdrawal goes ahead anyway.
+     */
+    const returnLeases = (projectId: ProjectId): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const wallet = wallets.get(projectId)
+        if (wallet === undefined) return Effect.void
+        wallet.exactUntil = Math.max(wallet.exactUntil, Date.now() + exactFor)
+        const opening = wallet.opening === undefined ? Effect.void : Deferred.await(wallet.opening)
+        return Effect.zipRight(
+          opening,
+          Effect.suspend(() => {
+            const leases = [...wallet.unsettled]
+            const inFlight = leases.flatMap((lease) => [...lease.pending])
+            const work: Array<Effect.Effect<void>> = []
+            for (const lease of leases) {
+              if (lease.settling) continue
+              close(lease)
+              work.push(lease.pending.size === 0 ? afterResolve(lease) : rotate(lease))
+            }
+            return Effect.all(work, { discard: true }).pipe(
+              Effect.zipRight(
+                Effect.all(leases.map((lease) => Effect.either(Deferred.await(lease.settled))), {
+                  concurrency: "unbounded",
+                  discard: true
+                })
+              ),
+              // and the calls in flight hold their own credit before the withdrawal takes the rest
+              Effect.zipRight(Effect.suspend(() =>
+                Effect.all(
+                  inFlight.flatMap((carve) => carve.exact === undefined ? [] : [Deferred.await(carve.exact)]),
+                  { concurrency: "unbounded", discard: true }
+                )
+              )),
+              Effect.timeout(Duration.millis(captureTimeout)),
+              Effect.ignore
+            )
+          })
+        )
+      })
+
     const forgetAll = <A, E>(write: Effect.Effect<A, E>) =>
       Effect.ensuring(
         write,
@@ -1016,7 +1061,8 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
     return Ledger.of({
       ...inner,
       grant: (request) => thenForget(request.projectId, inner.grant(request)),
-      withdraw: (request) => thenForget(request.projectId, inner.withdraw(request)),
+      withdraw: (request) =>
+        Effect.zipRight(returnLeases(request.projectId), thenForget(request.projectId, inner.withdraw(request))),
       expireHolds: (now) => forgetAll(inner.expireHolds(now)),
       expireGrants: (now) => forgetAll(inner.expireGrants(now)),
       hold,

@@ -1,7 +1,7 @@
 import type { SqlClient } from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import type { HoldId, Ledger as LedgerService, ProjectId } from "@tollgate/core"
-import { earningsAccount, revenueAccount, walletAccount } from "@tollgate/core"
+import { earningsAccount, fundingAccount, revenueAccount, walletAccount } from "@tollgate/core"
 import { Effect, Exit, FastCheck as fc, Layer, Schedule, Scope } from "effect"
 import type { LeaseOptions } from "../../src/lease/LeasedLedger.js"
 import { makeLeasedLedger } from "../../src/lease/LeasedLedger.js"
@@ -236,6 +236,43 @@ const suite = <R>(
         yield* ledger.void({ idempotencyKey: key(), holdId: c!.hold.id })
         const end = yield* ledger.balance(p)
         assert.deepStrictEqual([end.balance, end.available, end.pending], [9_996, 9_996, 0])
+      })))
+
+    it.live("a withdrawal takes the wallet's credit, not only what its leases left: they give it back first; a call in flight keeps its own", () =>
+      provide(Effect.gen(function*() {
+        const { inner, ledger } = yield* leased({ callsPerLease: 50 })
+        const p = projectId()
+        yield* ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(1_000), source: "purchase" })
+        // a busy wallet: a lease of 500 is open, 30 of it captured
+        yield* Effect.all([call(ledger, p, 10), call(ledger, p, 10), call(ledger, p, 10)], { concurrency: "unbounded" })
+        // one call still in flight
+        const { hold } = yield* ledger.hold({
+          idempotencyKey: key(),
+          projectId: p,
+          amount: cr(10),
+          expiresAt: Date.now() + 60_000
+        })
+        assert.isAbove((yield* inner.balance(p)).pending, 10)
+        const refund = yield* ledger.withdraw({
+          idempotencyKey: key(),
+          projectId: p,
+          amount: cr(1_000),
+          to: fundingAccount,
+          reason: "refund",
+          partial: true
+        })
+        // everything but what was spent and the call in flight's own 10
+        assert.strictEqual(refund.withdrawn, 960)
+        const captured = yield* ledger.capture({
+          idempotencyKey: key(),
+          holdId: hold.id,
+          amount: cr(10),
+          payees: [{ account: revenueAccount, amount: cr(10) }]
+        })
+        assert.strictEqual(captured.hold.status, "captured")
+        const end = yield* quiet(inner, p)
+        assert.deepStrictEqual([end.balance, end.available, end.pending], [0, 0, 0])
+        assert.strictEqual(yield* sumOfAccounts(inner), 0n)
       })))
 
     it.live("another process's top-up shows in a balance within the balance time to live; this process's writes at once", () =>
