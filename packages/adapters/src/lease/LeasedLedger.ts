@@ -148,6 +148,8 @@ interface Wallet {
   /** Calls waiting for a lease to open: a lone call does not settle its lease while others are about to join it. */
   waiting: number
   exactUntil: number
+  /** Withdrawals under way: the wallet takes exact holds and opens no lease until they end. */
+  withdrawing: number
   readonly unsettled: Set<Lease>
 }
 
@@ -193,17 +195,21 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
           standbyAsked: false,
           waiting: 0,
           exactUntil: 0,
+          withdrawing: 0,
           unsettled: new Set()
         }
         wallets.set(projectId, wallet)
       }
       return wallet
     }
+    /** The wallet takes exact holds: it could not fund a lease lately, or a withdrawal is under way. */
+    const isExact = (wallet: Wallet, now: number) => wallet.exactUntil > now || wallet.withdrawing > 0
+
     const forgetIfIdle = (wallet: Wallet, now: number) => {
       if (
         wallet.open === undefined && wallet.next === undefined && wallet.opening === undefined &&
         wallet.unsettled.size === 0 &&
-        wallet.exactUntil <= now
+        wallet.exactUntil <= now && wallet.withdrawing === 0
       ) wallets.delete(wallet.projectId)
     }
 
@@ -411,21 +417,26 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
      * A busy wallet (its lease serves more than one call): the next lease is opened now, so that
      * calls find it ready when this one rotates or settles, instead of waiting for a store hold.
      */
-    const standbyFor = (lease: Lease): Effect.Effect<void> => {
-      const wallet = lease.wallet
-      const now = Date.now()
-      if (
-        !lease.open || lease.carved < 2 || wallet.open !== lease || wallet.next !== undefined ||
-        wallet.opening !== undefined || wallet.standbyAsked || wallet.exactUntil > now
-      ) return Effect.void
-      wallet.standbyAsked = true
-      return fork(
-        Effect.ensuring(
-          Effect.ignore(openLease(wallet, lease.unit, lease.unit, now, now, true)),
-          Effect.sync(() => void (wallet.standbyAsked = false))
-        )
+    const standbyFor = (lease: Lease): Effect.Effect<void> =>
+      // the flag and the fork in one uninterruptible step, so that the flag cannot be left set (the
+      // forked opening itself can be interrupted)
+      Effect.uninterruptibleMask((restore) =>
+        Effect.suspend(() => {
+          const wallet = lease.wallet
+          const now = Date.now()
+          if (
+            !lease.open || lease.carved < 2 || wallet.open !== lease || wallet.next !== undefined ||
+            wallet.opening !== undefined || wallet.standbyAsked || isExact(wallet, now)
+          ) return Effect.void
+          wallet.standbyAsked = true
+          return fork(
+            Effect.ensuring(
+              restore(Effect.ignore(openLease(wallet, lease.unit, lease.unit, now, now, true))),
+              Effect.sync(() => void (wallet.standbyAsked = false))
+            )
+          )
+        })
       )
-    }
 
     /**
      * After a call of the lease resolved: the lease settles once none of its calls is in flight
@@ -442,13 +453,16 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
         if (lease.open && !yielded) {
           if (lease.checking) return Effect.void
           lease.checking = true
-          return fork(Effect.zipRight(
-            Effect.yieldNow(),
-            Effect.suspend(() => {
-              lease.checking = false
-              return afterResolve(lease, true)
-            })
-          ))
+          // nothing can interrupt between the flag and the fork (the forked check itself can be)
+          return Effect.uninterruptibleMask((restore) =>
+            fork(restore(Effect.zipRight(
+              Effect.yieldNow(),
+              Effect.suspend(() => {
+                lease.checking = false
+                return afterResolve(lease, true)
+              })
+            )))
+          )
         }
         const standby = standbyFor(lease)
         close(lease)
@@ -553,7 +567,7 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
         if (open !== undefined && suits(open, need, latest)) return Effect.succeed(open)
         const next = wallet.next
         if (next !== undefined && suits(next, need, latest)) return Effect.succeed(promote(wallet, next))
-        if (wallet.exactUntil > now) return Effect.succeed(undefined)
+        if (isExact(wallet, now)) return Effect.succeed(undefined)
         if (wallet.opening !== undefined) {
           return Effect.zipRight(awaitOpening(wallet, wallet.opening), successor(wallet, need, latest))
         }
@@ -577,8 +591,10 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
       standby: boolean
     ) =>
       Effect.suspend(() => {
-        // a standby is opened once, whoever asked first
-        if (standby && (wallet.opening !== undefined || wallet.next !== undefined)) return Effect.succeed(undefined)
+        // a standby is opened once, whoever asked first, and not once the wallet takes exact holds
+        if (
+          standby && (wallet.opening !== undefined || wallet.next !== undefined || isExact(wallet, Date.now()))
+        ) return Effect.succeed(undefined)
         const opening = Deferred.unsafeMake<void>(FiberId.none)
         wallet.opening = opening
         const seq = ++leaseSeq
@@ -592,7 +608,7 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
           Effect.matchEffect({
             onFailure: (e) =>
               e._tag === "InsufficientCredit"
-                ? Effect.sync(() => void (wallet.exactUntil = now + exactFor))
+                ? Effect.sync(() => void (wallet.exactUntil = Math.max(wallet.exactUntil, Date.now() + exactFor)))
                 : Effect.fail(e),
             onSuccess: (result) =>
               Effect.sync(() => {
@@ -668,7 +684,7 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
     /** A hold for `request` at `now`: carved from an open lease when one suits, else after one opens. */
     const reserveAt = (request: HoldRequest, now: number): Reserved => {
       const wallet = walletOf(request.projectId)
-      if (wallet.exactUntil > now || request.expiresAt + SETTLE_MARGIN_MS > now + ttl) return exact(request)
+      if (isExact(wallet, now) || request.expiresAt + SETTLE_MARGIN_MS > now + ttl) return exact(request)
       const open = wallet.open
       if (open !== undefined && suits(open, request.amount, request.expiresAt)) {
         return Effect.succeed({ code: "created" as const, hold: carveHold(carve(open, request, now)) })
@@ -1008,14 +1024,13 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
      * Before a withdrawal (a refund, a dispute, an adjustment): this process's leases of the wallet
      * give their unspent credit back first, so that the withdrawal sees the wallet's credit and not
      * what leases happened to reserve (a refund would otherwise reclaim that much from the payees).
-     * The wallet takes exact holds meanwhile; calls still in flight are moved to exact holds of
-     * their own (see `detach`). Bounded: after `captureTimeoutMs` the withdrawal goes ahead anyway.
+     * The wallet takes exact holds and opens no lease until the withdrawal ends; calls still in
+     * flight are moved to exact holds of their own (see `detach`). Bounded: after
+     * `captureTimeoutMs` the withdrawal goes ahead anyway.
      */
-    const returnLeases = (projectId: ProjectId): Effect.Effect<void> =>
+    const returnLeases = (wallet: Wallet): Effect.Effect<void> =>
       Effect.suspend(() => {
-        const wallet = wallets.get(projectId)
-        if (wallet === undefined) return Effect.void
-        wallet.exactUntil = Math.max(wallet.exactUntil, Date.now() + exactFor)
+        // a lease being opened is waited for, then settled with the others (no new one opens now)
         const opening = wallet.opening === undefined ? Effect.void : Deferred.await(wallet.opening)
         return Effect.zipRight(
           opening,
@@ -1041,11 +1056,22 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
                   inFlight.flatMap((carve) => carve.exact === undefined ? [] : [Deferred.await(carve.exact)]),
                   { concurrency: "unbounded", discard: true }
                 )
-              )),
-              Effect.timeout(Duration.millis(captureTimeout)),
-              Effect.ignore
+              ))
             )
           })
+        ).pipe(Effect.timeout(Duration.millis(captureTimeout)), Effect.ignore)
+      })
+
+    /** A withdrawal with this process's leases of the wallet given back first; no lease opens until it ends. */
+    const withdraw: Service["withdraw"] = (request) =>
+      Effect.suspend(() => {
+        const wallet = walletOf(request.projectId)
+        wallet.withdrawing++
+        return Effect.zipRight(returnLeases(wallet), thenForget(request.projectId, inner.withdraw(request))).pipe(
+          Effect.ensuring(Effect.sync(() => {
+            wallet.withdrawing--
+            forgetIfIdle(wallet, Date.now())
+          }))
         )
       })
 
@@ -1061,8 +1087,7 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
     return Ledger.of({
       ...inner,
       grant: (request) => thenForget(request.projectId, inner.grant(request)),
-      withdraw: (request) =>
-        Effect.zipRight(returnLeases(request.projectId), thenForget(request.projectId, inner.withdraw(request))),
+      withdraw,
       expireHolds: (now) => forgetAll(inner.expireHolds(now)),
       expireGrants: (now) => forgetAll(inner.expireGrants(now)),
       hold,

@@ -46,6 +46,32 @@ const quiet = (inner: Api, p: ProjectId) =>
     Effect.orElse(() => inner.balance(p))
   )
 
+/** A refund of up to 1,000 credits: whatever the wallet has, up to that. */
+const refundUpTo1000 = (ledger: Api, p: ProjectId) =>
+  ledger.withdraw({
+    idempotencyKey: key(),
+    projectId: p,
+    amount: cr(1_000),
+    to: fundingAccount,
+    reason: "refund",
+    partial: true
+  })
+
+/** Captures a carved hold's whole amount of 10 for the platform, then checks the wallet ends empty and the ledger sums to zero. */
+const captureTenAndCheckEmpty = (ledger: Api, inner: Api, p: ProjectId, holdId: HoldId) =>
+  Effect.gen(function*() {
+    const captured = yield* ledger.capture({
+      idempotencyKey: key(),
+      holdId,
+      amount: cr(10),
+      payees: [{ account: revenueAccount, amount: cr(10) }]
+    })
+    assert.strictEqual(captured.hold.status, "captured")
+    const end = yield* quiet(inner, p)
+    assert.deepStrictEqual([end.balance, end.available, end.pending], [0, 0, 0])
+    assert.strictEqual(yield* sumOfAccounts(inner), 0n)
+  })
+
 /** The store's own hold writes: a lease or an exact hold each. */
 const storeHolds = (inner: Api, p: ProjectId) =>
   Effect.map(inner.history(p, { limit: 1_000 }), (page) => page.transactions.filter((t) => t.kind === "capture").length)
@@ -253,26 +279,33 @@ const suite = <R>(
           expiresAt: Date.now() + 60_000
         })
         assert.isAbove((yield* inner.balance(p)).pending, 10)
-        const refund = yield* ledger.withdraw({
-          idempotencyKey: key(),
-          projectId: p,
-          amount: cr(1_000),
-          to: fundingAccount,
-          reason: "refund",
-          partial: true
-        })
+        const refund = yield* refundUpTo1000(ledger, p)
         // everything but what was spent and the call in flight's own 10
         assert.strictEqual(refund.withdrawn, 960)
-        const captured = yield* ledger.capture({
-          idempotencyKey: key(),
-          holdId: hold.id,
-          amount: cr(10),
-          payees: [{ account: revenueAccount, amount: cr(10) }]
-        })
-        assert.strictEqual(captured.hold.status, "captured")
-        const end = yield* quiet(inner, p)
-        assert.deepStrictEqual([end.balance, end.available, end.pending], [0, 0, 0])
-        assert.strictEqual(yield* sumOfAccounts(inner), 0n)
+        yield* captureTenAndCheckEmpty(ledger, inner, p, hold.id)
+      })))
+
+    it.live("a withdrawal racing a capture that asks for a standby lease still takes all the wallet's free credit", () =>
+      provide(Effect.gen(function*() {
+        const { inner, ledger } = yield* leased({ callsPerLease: 50 })
+        const p = projectId()
+        yield* ledger.grant({ idempotencyKey: key(), projectId: p, amount: cr(1_000), source: "purchase" })
+        const hold = () =>
+          ledger.hold({ idempotencyKey: key(), projectId: p, amount: cr(10), expiresAt: Date.now() + 60_000 })
+        const a = yield* hold()
+        const b = yield* hold()
+        const [, refund] = yield* Effect.all([
+          ledger.capture({
+            idempotencyKey: key(),
+            holdId: a.hold.id,
+            amount: cr(10),
+            payees: [{ account: revenueAccount, amount: cr(10) }]
+          }),
+          refundUpTo1000(ledger, p)
+        ], { concurrency: "unbounded" })
+        // all but a's capture and b's own hold
+        assert.strictEqual(refund.withdrawn, 980)
+        yield* captureTenAndCheckEmpty(ledger, inner, p, b.hold.id)
       })))
 
     it.live("another process's top-up shows in a balance within the balance time to live; this process's writes at once", () =>
