@@ -417,16 +417,17 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
      * A busy wallet (its lease serves more than one call): the next lease is opened now, so that
      * calls find it ready when this one rotates or settles, instead of waiting for a store hold.
      */
-    const standbyFor = (lease: Lease): Effect.Effect<void> =>
-      // the flag and the fork in one uninterruptible step, so that the flag cannot be left set (the
-      // forked opening itself can be interrupted)
-      Effect.uninterruptibleMask((restore) =>
+    const standbyFor = (lease: Lease): Effect.Effect<void> => {
+      const wallet = lease.wallet
+      // whether the lease is busy is judged now (the caller may close it next) ...
+      if (!lease.open || lease.carved < 2 || wallet.open !== lease) return Effect.void
+      // ... and the wallet's state when the request runs: the flag is set and the opening forked in
+      // one step nothing can interrupt (the opening itself can be), so the flag cannot be left set
+      return Effect.uninterruptibleMask((restore) =>
         Effect.suspend(() => {
-          const wallet = lease.wallet
           const now = Date.now()
           if (
-            !lease.open || lease.carved < 2 || wallet.open !== lease || wallet.next !== undefined ||
-            wallet.opening !== undefined || wallet.standbyAsked || isExact(wallet, now)
+            wallet.next !== undefined || wallet.opening !== undefined || wallet.standbyAsked || isExact(wallet, now)
           ) return Effect.void
           wallet.standbyAsked = true
           return fork(
@@ -437,6 +438,7 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
           )
         })
       )
+    }
 
     /**
      * After a call of the lease resolved: the lease settles once none of its calls is in flight
@@ -451,17 +453,20 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
       const wallet = lease.wallet
       if (lease.pending.size === 0 && (!lease.open || wallet.waiting === 0)) {
         if (lease.open && !yielded) {
-          if (lease.checking) return Effect.void
-          lease.checking = true
-          // nothing can interrupt between the flag and the fork (the forked check itself can be)
+          // the flag is set and the check forked in one step nothing can interrupt (the forked
+          // check itself can be), so that the flag cannot be left set
           return Effect.uninterruptibleMask((restore) =>
-            fork(restore(Effect.zipRight(
-              Effect.yieldNow(),
-              Effect.suspend(() => {
-                lease.checking = false
-                return afterResolve(lease, true)
-              })
-            )))
+            Effect.suspend(() => {
+              if (lease.checking) return Effect.void
+              lease.checking = true
+              return fork(restore(Effect.zipRight(
+                Effect.yieldNow(),
+                Effect.suspend(() => {
+                  lease.checking = false
+                  return afterResolve(lease, true)
+                })
+              )))
+            })
           )
         }
         const standby = standbyFor(lease)
