@@ -420,7 +420,10 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
     const standbyFor = (lease: Lease): Effect.Effect<void> => {
       const wallet = lease.wallet
       // whether the lease is busy is judged now (the caller may close it next) ...
-      if (!lease.open || lease.carved < 2 || wallet.open !== lease) return Effect.void
+      if (
+        !lease.open || lease.carved < 2 || wallet.open !== lease || wallet.next !== undefined ||
+        wallet.opening !== undefined || wallet.standbyAsked
+      ) return Effect.void
       // ... and the wallet's state when the request runs: the flag is set and the opening forked in
       // one step nothing can interrupt (the opening itself can be), so the flag cannot be left set
       return Effect.uninterruptibleMask((restore) =>
@@ -1005,24 +1008,35 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
     })
     yield* fork(Effect.repeat(sweep, Schedule.spaced("1 second")).pipe(Effect.asVoid))
 
-    // on shutdown: no new carves, and every lease settles once its calls have resolved
-    yield* Effect.addFinalizer(() =>
+    /**
+     * Closes the wallet's leases and waits until they have settled. Each settles once its calls
+     * have resolved or, with `moveCalls`, at once, its calls in flight moved to another lease or
+     * (the wallet taking exact holds) to holds of their own.
+     */
+    const closeAndSettle = (wallet: Wallet, moveCalls: boolean): Effect.Effect<void> =>
       Effect.suspend(() => {
-        const waits: Array<Effect.Effect<unknown>> = []
+        const leases = [...wallet.unsettled]
         const work: Array<Effect.Effect<void>> = []
-        for (const wallet of wallets.values()) {
-          for (const lease of wallet.unsettled) {
-            close(lease)
-            if (lease.pending.size === 0) work.push(afterResolve(lease))
-            waits.push(Effect.either(Deferred.await(lease.settled)))
-          }
+        for (const lease of leases) {
+          close(lease)
+          if (moveCalls) work.push(rotate(lease))
+          else if (lease.pending.size === 0) work.push(afterResolve(lease))
         }
-        return Effect.all(work, { discard: true }).pipe(
-          Effect.zipRight(Effect.all(waits, { concurrency: "unbounded", discard: true })),
-          Effect.timeout("5 seconds"),
-          Effect.ignore
+        return Effect.zipRight(
+          Effect.all(work, { discard: true }),
+          Effect.all(leases.map((lease) => Effect.either(Deferred.await(lease.settled))), {
+            concurrency: "unbounded",
+            discard: true
+          })
         )
       })
+
+    // on shutdown: no new carves, and every lease settles once its calls have resolved
+    yield* Effect.addFinalizer(() =>
+      Effect.all([...wallets.values()].map((wallet) => closeAndSettle(wallet, false)), {
+        concurrency: "unbounded",
+        discard: true
+      }).pipe(Effect.timeout("5 seconds"), Effect.ignore)
     )
 
     /**
@@ -1040,28 +1054,16 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
         return Effect.zipRight(
           opening,
           Effect.suspend(() => {
-            const leases = [...wallet.unsettled]
-            const inFlight = leases.flatMap((lease) => [...lease.pending])
-            const work: Array<Effect.Effect<void>> = []
-            for (const lease of leases) {
-              if (lease.settling) continue
-              close(lease)
-              work.push(lease.pending.size === 0 ? afterResolve(lease) : rotate(lease))
-            }
-            return Effect.all(work, { discard: true }).pipe(
-              Effect.zipRight(
-                Effect.all(leases.map((lease) => Effect.either(Deferred.await(lease.settled))), {
-                  concurrency: "unbounded",
-                  discard: true
-                })
-              ),
+            const inFlight = [...wallet.unsettled].flatMap((lease) => [...lease.pending])
+            return Effect.zipRight(
+              closeAndSettle(wallet, true),
               // and the calls in flight hold their own credit before the withdrawal takes the rest
-              Effect.zipRight(Effect.suspend(() =>
+              Effect.suspend(() =>
                 Effect.all(
                   inFlight.flatMap((carve) => carve.exact === undefined ? [] : [Deferred.await(carve.exact)]),
                   { concurrency: "unbounded", discard: true }
                 )
-              ))
+              )
             )
           })
         ).pipe(Effect.timeout(Duration.millis(captureTimeout)), Effect.ignore)
