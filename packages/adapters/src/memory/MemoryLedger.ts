@@ -57,8 +57,8 @@ export const makeMemoryLedger = Effect.sync(() => {
   const pendingOf = new Map<ProjectId, number>()
   const journal = new Map<ProjectId, Array<Transaction>>()
   const transactions = new Map<TransactionId, Transaction>()
-  /** Per lot: what refunds already reclaimed from the payees of its spending. */
-  const reclaimedOf = new Map<GrantId, Reclaim.Reclaimed>()
+  /** Per lot: what refunds accounted for of its spending (reclaimed from payees or carried by other lots). */
+  const refundsOf = new Map<GrantId, Reclaim.LotRefunds>()
   const balances = new Map<AccountId, bigint>()
   const remembered = new Map<
     IdempotencyKey,
@@ -266,18 +266,11 @@ export const makeMemoryLedger = Effect.sync(() => {
     }
   }
 
-  /**
-   * What a refund of the project's grant under `key` takes back from payees when the wallet was
-   * `shortfall` short.
-   */
-  const reclaimFor = (projectId: ProjectId, key: IdempotencyKey | undefined, shortfall: number): Reclaim.Reclaim => {
-    const prior = key === undefined || shortfall === 0 ? undefined : remembered.get(key)?.outcome
+  /** The project's lot a withdrawal refunds: the grant made under `key`, when there is one. */
+  const refundedLot = (projectId: ProjectId, key: IdempotencyKey | undefined): Grant | undefined => {
+    const prior = key === undefined ? undefined : remembered.get(key)?.outcome
     const lot = prior === undefined || Either.isLeft(prior) ? undefined : (prior.right as Partial<GrantResult>).grant
-    if (lot === undefined || lot.projectId !== projectId) return { covered: 0, legs: [] }
-    const before = reclaimedOf.get(lot.id) ?? Reclaim.nothingReclaimed
-    const result = Reclaim.reclaim(Reclaim.lotSpending(lot.id, capturedCalls(lot.projectId)), before, shortfall)
-    if (result.covered > 0) reclaimedOf.set(lot.id, Reclaim.add(before, result))
-    return result
+    return lot === undefined || lot.projectId !== projectId ? undefined : lot
   }
 
   const withdraw = (request: WithdrawRequest) =>
@@ -286,11 +279,20 @@ export const makeMemoryLedger = Effect.sync(() => {
         const malformed = LedgerValidation.withdraw(request)
         if (Option.isSome(malformed)) return Either.left(malformed.value)
         const projectLots = lots(request.projectId)
-        const allocations = DrawDown.allocate(projectLots, request.amount, now, request.partial === true)
+        const lot = refundedLot(request.projectId, request.reclaimSpentOf)
+        const allocations = DrawDown.allocate(projectLots, request.amount, now, request.partial === true, lot?.id)
         if (Option.isNone(allocations)) return insufficient(request, projectLots, now)
         for (const a of allocations.value) adjustLot(a, -a.amount)
         const withdrawn = DrawDown.sumAllocations(allocations.value)
-        const { legs } = reclaimFor(request.projectId, request.reclaimSpentOf, request.amount - withdrawn)
+        const plan = lot === undefined ? undefined : Reclaim.refund(
+          lot.id,
+          allocations.value,
+          request.amount - withdrawn,
+          (id) => refundsOf.get(id) ?? Reclaim.noRefunds,
+          (id) => Reclaim.lotSpending(id, capturedCalls(request.projectId))
+        )
+        for (const [id, state] of plan?.lots ?? []) refundsOf.set(id, state)
+        const legs = plan?.legs ?? []
         const reclaimed = legs.reduce((sum, leg) => sum + leg.amount, 0)
         const transaction = withdrawn + reclaimed === 0 ? undefined : post(
           request.idempotencyKey,

@@ -1,7 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
-import type { AccountId, Allocation, Entry, IdempotencyKey, Ledger as LedgerService, ProjectId } from "@tollgate/core"
+import type {
+  AccountId,
+  Allocation,
+  Entry,
+  GrantId,
+  IdempotencyKey,
+  Ledger as LedgerService,
+  ProjectId
+} from "@tollgate/core"
 import {
   allowanceAccount,
+  DrawDown,
   earningsAccount,
   fundingAccount,
   Ledger,
@@ -10,7 +19,7 @@ import {
   walletAccount
 } from "@tollgate/core"
 import type { Layer } from "effect"
-import { Effect, FastCheck as fc } from "effect"
+import { Effect, FastCheck as fc, Option } from "effect"
 import { cr, key, projectId } from "./fixtures.js"
 import { sumOfAccounts } from "./LedgerContract.js"
 
@@ -191,8 +200,129 @@ export const ledgerRefundContract = (
         assert.strictEqual(yield* sumOfAccounts(ledger), 0n)
       })))
 
+    it.effect("two purchases, one spent, both refunded in either order: the spent one's payees give back what they got", () =>
+      run(Effect.gen(function*() {
+        const ledger = yield* Ledger
+        for (const spentFirst of [true, false]) {
+          const p = projectId()
+          const c = earningsAccount(projectId())
+          const [a, b] = [key("purchase"), key("purchase")]
+          yield* ledger.grant({ idempotencyKey: a, projectId: p, amount: cr(100), source: "purchase" })
+          yield* ledger.grant({ idempotencyKey: b, projectId: p, amount: cr(100), source: "purchase" })
+          // spends all of a (the older lot is drawn first)
+          yield* call(ledger, p, 100, [[c, 30], [revenueAccount, 70]])
+          const [revenueBefore, fundingBefore] = yield* balances(ledger, [revenueAccount, fundingAccount])
+          const [first, second] = spentFirst ? [a, b] : [b, a]
+          const one = yield* refund(ledger, p, 100, first)
+          const two = yield* refund(ledger, p, 100, second)
+          // the first refund takes b's credit either way; the second reclaims a's spending
+          assert.deepStrictEqual([one.withdrawn, one.reclaimed, two.withdrawn, two.reclaimed], [100, 0, 0, 100])
+          assert.deepStrictEqual(reclaimLegs(two.transaction?.entries).sort(), [[c, 30], [revenueAccount, 70]].sort())
+          const [revenueAfter, fundingAfter, earned, wallet] = yield* balances(ledger, [
+            revenueAccount,
+            fundingAccount,
+            c,
+            walletAccount(p)
+          ])
+          assert.deepStrictEqual([earned, wallet, revenueBefore! - revenueAfter!, fundingAfter! - fundingBefore!], [
+            0,
+            0,
+            70,
+            200
+          ])
+          // nothing is reclaimed twice
+          const again = yield* refund(ledger, p, 100, first)
+          assert.deepStrictEqual([again.withdrawn, again.reclaimed], [0, 0])
+        }
+        assert.strictEqual(yield* sumOfAccounts(ledger), 0n)
+      })))
+
+    it.effect("a refund takes the refunded purchase's own credit before credit that expires sooner", () =>
+      run(Effect.gen(function*() {
+        const ledger = yield* Ledger
+        const p = projectId()
+        const purchase = key("purchase")
+        yield* ledger.grant({
+          idempotencyKey: key(),
+          projectId: p,
+          amount: cr(50),
+          source: "plan_allowance",
+          expiresAt: 3_600_000
+        })
+        const bought = yield* ledger.grant({
+          idempotencyKey: purchase,
+          projectId: p,
+          amount: cr(40),
+          source: "purchase"
+        })
+        const r = yield* refund(ledger, p, 40, purchase)
+        assert.deepStrictEqual([r.withdrawn, r.reclaimed], [40, 0])
+        const lots = yield* ledger.grants(p)
+        assert.deepStrictEqual(
+          lots.map((g) => [g.id === bought.grant.id ? "purchase" : "allowance", g.remaining]).sort(),
+          [["allowance", 50], ["purchase", 0]]
+        )
+      })))
+
     it.effect.prop(
-      "any calls and refunds: each refund reclaims what the model says, no payee gives back more than it got",
+      "refunding every purchase in full, in any order, takes back from each payee what it got (less rounding)",
+      {
+        lots: fc.array(fc.integer({ min: 1, max: 60 }), { minLength: 1, maxLength: 4 }),
+        calls: fc.array(
+          fc.record({
+            held: fc.integer({ min: 1, max: 40 }),
+            permille: fc.integer({ min: 0, max: 1_000 }),
+            shares: fc.tuple(fc.nat(10), fc.nat(10))
+          }),
+          { maxLength: 8 }
+        ),
+        order: fc.array(fc.nat(), { maxLength: 4 })
+      },
+      ({ calls, lots, order }) =>
+        Effect.gen(function*() {
+          const ledger = yield* Ledger
+          const p = projectId()
+          const payees = [earningsAccount(projectId()), earningsAccount(projectId())] as const
+          const purchases: Array<{ readonly key: IdempotencyKey; readonly amount: number }> = []
+          for (const amount of lots) {
+            const k = key("purchase")
+            yield* ledger.grant({ idempotencyKey: k, projectId: p, amount: cr(amount), source: "purchase" })
+            purchases.push({ key: k, amount })
+          }
+          // a call's payee share is split over the lots it drew, each part rounded down: at most a
+          // credit per extra lot stays with the payee
+          let dust = 0
+          for (const c of calls) {
+            if ((yield* ledger.balance(p)).available < c.held) continue
+            const captured = Math.floor((c.held * c.permille) / 1_000)
+            const first = Math.floor((captured * (c.shares[0] + 1)) / (c.shares[0] + c.shares[1] + 2))
+            const made = yield* call(ledger, p, c.held, [[payees[0], first], [payees[1], captured - first]])
+            dust += Math.max(0, DrawDown.splitAllocations(made.allocations, captured).consumed.length - 1)
+          }
+          // a permutation of the purchases, from `order`
+          const left = [...purchases]
+          const refunds = order.map((n) => left.splice(n % Math.max(1, left.length), 1)[0]).filter((x) =>
+            x !== undefined
+          )
+          const fundingBefore = yield* ledger.accountBalance(fundingAccount)
+          for (const x of [...refunds, ...left]) yield* refund(ledger, p, x.amount, x.key)
+          const total = purchases.reduce((s, x) => s + x.amount, 0)
+          const [kept0, kept1, wallet] = yield* balances(ledger, [...payees, walletAccount(p)])
+          assert.strictEqual(wallet, 0)
+          for (const kept of [kept0!, kept1!]) {
+            assert.isAtLeast(kept, 0)
+            assert.isAtMost(kept, dust)
+          }
+          // the payments come back in full, less only what the payees keep of rounding
+          const refunded = Number((yield* ledger.accountBalance(fundingAccount)) - fundingBefore)
+          assert.strictEqual(refunded, total - kept0! - kept1!)
+          assert.strictEqual(yield* sumOfAccounts(ledger), 0n)
+        }).pipe(Effect.provide(layer)),
+      { fastCheck: { numRuns: options.numRuns } }
+    )
+
+    it.effect.prop(
+      "any calls and refunds: each refund takes and reclaims what the model says, no payee gives back more than it got",
       {
         lots: fc.array(fc.integer({ min: 1, max: 60 }), { minLength: 1, maxLength: 3 }),
         steps: fc.array(
@@ -221,7 +351,7 @@ export const ledgerRefundContract = (
           }
           const calls: Array<Reclaim.CapturedCall> = []
           const received = new Map<AccountId, number>()
-          const before = new Map<string, Reclaim.Reclaimed>()
+          const refunds = new Map<GrantId, Reclaim.LotRefunds>()
           const given = new Map<AccountId, number>()
           for (const step of steps) {
             if (step.op === "call") {
@@ -245,14 +375,20 @@ export const ledgerRefundContract = (
               continue
             }
             const lot = purchases[step.lot % purchases.length]!
-            const r = yield* refund(ledger, p, step.amount, lot.key)
-            const prior = before.get(lot.id) ?? Reclaim.nothingReclaimed
-            const expected = Reclaim.reclaim(
-              Reclaim.lotSpending(lot.id as any, calls),
-              prior,
-              step.amount - r.withdrawn
+            // the model: the refunded lot's credit first, then the others in spending order
+            const drawn = Option.getOrThrow(
+              DrawDown.allocate(yield* ledger.grants(p), step.amount, 0, true, lot.id as GrantId)
             )
-            before.set(lot.id, Reclaim.add(prior, expected))
+            const r = yield* refund(ledger, p, step.amount, lot.key)
+            assert.strictEqual(r.withdrawn, DrawDown.sumAllocations(drawn))
+            const expected = Reclaim.refund(
+              lot.id as GrantId,
+              drawn,
+              step.amount - r.withdrawn,
+              (id) => refunds.get(id) ?? Reclaim.noRefunds,
+              (id) => Reclaim.lotSpending(id, calls)
+            )
+            for (const [id, state] of expected.lots) refunds.set(id, state)
             assert.deepStrictEqual(
               reclaimLegs(r.transaction?.entries).sort(),
               expected.legs.map((l) => [l.account, l.amount]).sort()

@@ -25,15 +25,19 @@ export const available = (lots: Iterable<Grant>, now: number): number => {
 
 /**
  * Takes `amount` from the live lots in spending order. None when they hold less than that.
- * With `partial`, takes what there is instead.
+ * With `partial`, takes what there is instead. With `first`, that lot is drawn before the
+ * others (a refund takes the refunded purchase's own credit first).
  */
 export const allocate = (
   lots: Iterable<Grant>,
   amount: number,
   now: number,
-  partial = false
+  partial = false,
+  first?: Grant["id"]
 ): Option.Option<ReadonlyArray<Allocation>> => {
-  const ordered = [...lots].filter((lot) => lot.remaining > 0 && isLive(lot, now)).sort(drawOrder)
+  const ordered = [...lots].filter((lot) => lot.remaining > 0 && isLive(lot, now)).sort((a, b) =>
+    a.id === first ? -1 : b.id === first ? 1 : drawOrder(a, b)
+  )
   const allocations: Array<Allocation> = []
   let left = amount
   for (const lot of ordered) {

@@ -97,3 +97,148 @@ export const add = (before: Reclaimed, refund: Reclaim): Reclaimed => {
   for (const leg of refund.legs) taken.set(leg.account, (taken.get(leg.account) ?? 0) + leg.amount)
   return { covered: before.covered + refund.covered, taken }
 }
+
+/**
+ * Spending of lot `lot` that another lot's credit paid for: a refund of `lot` took that credit
+ * from the wallet in place of reclaiming the spending from its payees.
+ */
+export interface Carry {
+  readonly lot: GrantId
+  readonly amount: number
+}
+
+/**
+ * What refunds have accounted for of a lot's spending: `covered` and `taken` as in
+ * {@link Reclaimed} (given back by the payees); `carried`, the part other lots' credit paid for
+ * and that is not reclaimed yet; `carriedIn`, the spending of other lots (or of earlier refunds
+ * of this one) that this lot's credit paid for, oldest first, not reclaimed yet.
+ */
+export interface LotRefunds extends Reclaimed {
+  readonly carried: number
+  readonly carriedIn: ReadonlyArray<Carry>
+}
+
+export const noRefunds: LotRefunds = { covered: 0, taken: new Map(), carried: 0, carriedIn: [] }
+
+/** What one refund reclaims (legs merged per account, in name order) and every lot state it changes. */
+export interface RefundPlan extends Reclaim {
+  readonly lots: ReadonlyMap<GrantId, LotRefunds>
+}
+
+interface MutableLotRefunds {
+  covered: number
+  taken: Map<AccountId, number>
+  carried: number
+  carriedIn: Array<{ lot: GrantId; amount: number }>
+}
+
+const byName = ([a]: readonly [string, number], [b]: readonly [string, number]) => (a < b ? -1 : a > b ? 1 : 0)
+
+/**
+ * A refund of lot `lotId` that took `drawn` from the wallet (the refunded lot's own credit first,
+ * then other lots in spending order) and was `shortfall` short.
+ *
+ * Whatever a refund takes from other lots stands in for the refunded lot's missing credit: first
+ * its own spending not yet accounted for, which becomes spending carried by those lots; then what
+ * it carried in itself, which moves on to them. A later refund of such a lot reclaims, once its
+ * own spending is accounted for, the spending it carries from the payees of the lot that spent
+ * it. So a purchase's spent credit is reclaimed exactly once, whichever purchase is refunded
+ * first: two purchases, one of them spent, both refunded, give back to the customer both
+ * payments, and the spent one's payees give back what they were paid.
+ *
+ * The shortfall is reclaimed from the lot's own spending not yet accounted for, then from the
+ * spending it carries (oldest first), each from the payees of the lot that spent it, in
+ * proportion to what they have not given back yet ({@link reclaim}).
+ */
+export const refund = (
+  lotId: GrantId,
+  drawn: ReadonlyArray<Allocation>,
+  shortfall: number,
+  stateOf: (lot: GrantId) => LotRefunds,
+  spendingOf: (lot: GrantId) => LotSpending
+): RefundPlan => {
+  const states = new Map<GrantId, MutableLotRefunds>()
+  const get = (id: GrantId): MutableLotRefunds => {
+    let state = states.get(id)
+    if (state === undefined) {
+      const s = stateOf(id)
+      state = {
+        covered: s.covered,
+        taken: new Map(s.taken),
+        carried: s.carried,
+        carriedIn: s.carriedIn.map((c) => ({ ...c }))
+      }
+      states.set(id, state)
+    }
+    return state
+  }
+  const spendings = new Map<GrantId, LotSpending>()
+  const spending = (id: GrantId): LotSpending => {
+    let s = spendings.get(id)
+    if (s === undefined) {
+      s = spendingOf(id)
+      spendings.set(id, s)
+    }
+    return s
+  }
+  const own = get(lotId)
+  const unaccounted = () => Math.max(0, spending(lotId).spent - own.covered - own.carried)
+
+  for (const a of drawn) {
+    if (a.grantId === lotId) continue
+    let left: number = a.amount
+    const carried = Math.min(left, unaccounted())
+    if (carried > 0) {
+      own.carried += carried
+      get(a.grantId).carriedIn.push({ lot: lotId, amount: carried })
+      left -= carried
+    }
+    while (left > 0 && own.carriedIn.length > 0) {
+      const oldest = own.carriedIn[0]!
+      const moved = Math.min(left, oldest.amount)
+      oldest.amount -= moved
+      if (oldest.amount === 0) own.carriedIn.shift()
+      get(a.grantId).carriedIn.push({ lot: oldest.lot, amount: moved })
+      left -= moved
+    }
+  }
+
+  const legs = new Map<AccountId, number>()
+  /** Reclaims up to `limit` of lot `id`'s spending from its payees; returns what it covered. */
+  const reclaimFrom = (id: GrantId, limit: number): number => {
+    const state = get(id)
+    const result = reclaim(spending(id), state, limit)
+    state.covered += result.covered
+    for (const leg of result.legs) {
+      state.taken.set(leg.account, (state.taken.get(leg.account) ?? 0) + leg.amount)
+      legs.set(leg.account, (legs.get(leg.account) ?? 0) + leg.amount)
+    }
+    return result.covered
+  }
+  let left = shortfall
+  let covered = 0
+  const ownPart = Math.min(left, unaccounted())
+  if (ownPart > 0) {
+    const c = reclaimFrom(lotId, ownPart)
+    covered += c
+    left -= c
+  }
+  while (left > 0 && own.carriedIn.length > 0) {
+    const oldest = own.carriedIn[0]!
+    const c = reclaimFrom(oldest.lot, Math.min(left, oldest.amount))
+    if (c === 0) break
+    get(oldest.lot).carried -= c
+    oldest.amount -= c
+    if (oldest.amount === 0) own.carriedIn.shift()
+    covered += c
+    left -= c
+  }
+  return {
+    covered,
+    legs: [...legs.entries()].filter(([, amount]) => amount > 0).sort(byName).map(([account, amount]) => ({
+      account,
+      amount
+    })),
+    lots: states
+  }
+}

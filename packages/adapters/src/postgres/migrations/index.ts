@@ -9,6 +9,7 @@ import m0007 from "./0007_plan_changes.js"
 import m0008 from "./0008_refund_reclaim.js"
 import m0009 from "./0009_ledger_set_based.js"
 import m0010 from "./0010_batch_index_plans.js"
+import m0011 from "./0011_refund_carries.js"
 
 /**
  * Every migration, in order. They create everything from an empty database and are recorded
@@ -24,5 +25,6 @@ export const migrations = Migrator.fromRecord({
   "0007_plan_changes": m0007,
   "0008_refund_reclaim": m0008,
   "0009_ledger_set_based": m0009,
-  "0010_batch_index_plans": m0010
+  "0010_batch_index_plans": m0010,
+  "0011_refund_carries": m0011
 })
