@@ -98,10 +98,12 @@ export interface WithdrawRequest {
   /** Take what is available instead of refusing when the wallet holds less than `amount`. */
   readonly partial?: boolean | undefined
   /**
-   * A refund of a purchase: the idempotency key of the grant that bought the credit. The part of
-   * `amount` the wallet no longer holds (with `partial`) was spent on calls; it is reclaimed from
-   * the payees of the calls that spent the grant's credit, each in proportion to what that credit
-   * paid them (`Reclaim`), in the same transaction. Unknown key: nothing is reclaimed.
+   * A refund of a purchase: the idempotency key of the grant that bought the credit. The wallet is
+   * drawn from that grant's lot first. Credit taken from other lots carries the grant's spending
+   * not yet accounted for to them (`Reclaim.refund`). The part of `amount` the wallet no longer
+   * holds (with `partial`) was spent on calls; it is reclaimed from the payees of the calls that
+   * spent the grant's credit, then of those whose spending the lot carries, each in proportion to
+   * what that credit paid them, in the same transaction. Unknown key: nothing is reclaimed.
    */
   readonly reclaimSpentOf?: IdempotencyKey | undefined
 }
@@ -134,7 +136,7 @@ export interface WithdrawResult {
   readonly code: WriteCode
   /** Taken from the wallet. */
   readonly withdrawn: Credits
-  /** Taken back from the payees of calls the refunded grant's credit paid for (`reclaimSpentOf`). */
+  /** Taken back from the payees of calls the refunded grant's credit, or spending it carries, paid for (`reclaimSpentOf`). */
   readonly reclaimed: Credits
   readonly transaction: Transaction | undefined
 }
