@@ -4,7 +4,7 @@ import { Clock, Duration, Effect, Layer, Metric } from "effect"
 import { EventTranslator } from "./EventTranslator.js"
 import { everyInterval } from "./Loop.js"
 import { WorkerConfig } from "./WorkerConfig.js"
-import { eventsDead, eventsProcessed, grantsExpired, holdsExpired } from "./WorkerMetrics.js"
+import { eventsDead, eventsProcessed, grantsExpired, holdsExpired, replaysPruned } from "./WorkerMetrics.js"
 
 /** Expires the pending holds past their deadline now, returning their credit to the wallets. */
 export const sweepHolds = Effect.gen(function*() {
@@ -23,6 +23,17 @@ export const sweepGrants = Effect.gen(function*() {
   yield* Effect.logDebug(`expired ${result.count} lots (${result.amount} credits)`)
   return result
 }).pipe(Effect.withSpan("Worker.sweepGrants"))
+
+/** Forgets the ledger's replay records of per-call writes older than the retention. */
+export const sweepReplays = Effect.gen(function*() {
+  const ledger = yield* Ledger
+  const { replayRetention } = yield* WorkerConfig
+  const now = yield* Clock.currentTimeMillis
+  const count = yield* ledger.pruneReplays(now - Duration.toMillis(replayRetention))
+  yield* Metric.incrementBy(replaysPruned, count)
+  yield* Effect.logDebug(`forgot ${count} replay records`)
+  return count
+}).pipe(Effect.withSpan("Worker.sweepReplays"))
 
 /** Claims one batch of pending billing events under a lease and applies them; their outcomes. */
 export const processInbox = Effect.gen(function*() {
@@ -43,7 +54,7 @@ export const processInbox = Effect.gen(function*() {
 }).pipe(Effect.withSpan("Worker.processInbox"))
 
 /**
- * The worker process's loops: hold expiry, lot expiry and billing-event processing, each forked
+ * The worker process's loops: hold expiry, lot expiry, replay pruning and billing-event processing, each forked
  * for the life of the layer. Several workers may run over one store: expiries are idempotent and
  * the inbox hands each event to one claimant at a time. Intervals come from `WorkerConfig`.
  */
@@ -56,11 +67,14 @@ export const WorkerLive: Layer.Layer<never, never, Ledger | Billing | EventTrans
     )
     yield* Effect.forkScoped(everyInterval("sweep_holds", sweepHolds, config.holdSweepInterval))
     yield* Effect.forkScoped(everyInterval("sweep_grants", sweepGrants, config.grantSweepInterval))
+    yield* Effect.forkScoped(everyInterval("sweep_replays", sweepReplays, config.replaySweepInterval))
     yield* Effect.forkScoped(everyInterval("process_inbox", drainInbox, config.inboxPollInterval))
     yield* Effect.logInfo("worker started", {
       holdSweepInterval: Duration.format(config.holdSweepInterval),
       grantSweepInterval: Duration.format(config.grantSweepInterval),
       inboxPollInterval: Duration.format(config.inboxPollInterval),
+      replaySweepInterval: Duration.format(config.replaySweepInterval),
+      replayRetention: Duration.format(config.replayRetention),
       batchLimit: config.batchLimit,
       leaseMs: config.leaseMs,
       maxAttempts: config.maxAttempts

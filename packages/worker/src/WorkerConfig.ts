@@ -13,6 +13,10 @@ export interface WorkerOptions {
   readonly leaseMs: number
   /** Attempts a billing event gets before it is parked as dead for an operator. */
   readonly maxAttempts: number
+  /** How often the ledger forgets old replay records of holds, captures and voids. */
+  readonly replaySweepInterval: Duration.Duration
+  /** How long those records are kept: a retry of a call's write with the same key within it is a replay. */
+  readonly replayRetention: Duration.Duration
 }
 
 export const defaultWorkerOptions: WorkerOptions = {
@@ -22,7 +26,9 @@ export const defaultWorkerOptions: WorkerOptions = {
   inboxPollInterval: Duration.seconds(1),
   batchLimit: 100,
   leaseMs: 60_000,
-  maxAttempts: 10
+  maxAttempts: 10,
+  replaySweepInterval: Duration.hours(1),
+  replayRetention: Duration.days(7)
 }
 
 /** An integer setting from 1 to `max`, `fallback` when unset; a bad value fails naming the variable. */
@@ -38,7 +44,8 @@ export const millis = (name: string, fallback: Duration.Duration) =>
 
 /**
  * `WORKER_HOLD_SWEEP_MS` (default 1000), `WORKER_GRANT_SWEEP_MS` (60000), `WORKER_INBOX_POLL_MS`
- * (1000), `WORKER_BATCH_LIMIT` (100), `WORKER_LEASE_MS` (60000) and `WORKER_INBOX_MAX_ATTEMPTS` (10).
+ * (1000), `WORKER_BATCH_LIMIT` (100), `WORKER_LEASE_MS` (60000), `WORKER_INBOX_MAX_ATTEMPTS` (10),
+ * `WORKER_REPLAY_SWEEP_MS` (3600000) and `WORKER_REPLAY_RETENTION_HOURS` (168, up to a year).
  */
 export const WorkerEnvConfig: Config.Config<WorkerOptions> = Config.all({
   holdSweepInterval: millis("HOLD_SWEEP_MS", defaultWorkerOptions.holdSweepInterval),
@@ -46,7 +53,14 @@ export const WorkerEnvConfig: Config.Config<WorkerOptions> = Config.all({
   inboxPollInterval: millis("INBOX_POLL_MS", defaultWorkerOptions.inboxPollInterval),
   batchLimit: positiveInteger("BATCH_LIMIT", 10_000, defaultWorkerOptions.batchLimit),
   leaseMs: positiveInteger("LEASE_MS", 3_600_000, defaultWorkerOptions.leaseMs),
-  maxAttempts: positiveInteger("INBOX_MAX_ATTEMPTS", 1_000, defaultWorkerOptions.maxAttempts)
+  maxAttempts: positiveInteger("INBOX_MAX_ATTEMPTS", 1_000, defaultWorkerOptions.maxAttempts),
+  replaySweepInterval: millis("REPLAY_SWEEP_MS", defaultWorkerOptions.replaySweepInterval),
+  replayRetention: positiveInteger(
+    "REPLAY_RETENTION_HOURS",
+    8_760,
+    Duration.toHours(defaultWorkerOptions.replayRetention)
+  )
+    .pipe(Config.map(Duration.hours))
 }).pipe(Config.nested("WORKER"))
 
 /** The worker's intervals and batch sizes; the defaults apply unless a layer provides others. */

@@ -12,6 +12,12 @@ export const grantsExpired = Metric.counter("tollgate_worker_grants_expired_tota
   incremental: true
 })
 
+/** Replay records of holds, captures and voids the worker pruned past their retention. */
+export const replaysPruned = Metric.counter("tollgate_worker_replays_pruned_total", {
+  description: "Ledger replay records of per-call writes forgotten past their retention",
+  incremental: true
+})
+
 /** Billing events the worker handled, tagged `outcome` (applied, ignored, duplicate, failed, refused, stale, dead). */
 export const eventsProcessed = Metric.counter("tollgate_worker_events_total", {
   description: "Billing events processed by the worker, by outcome",

@@ -4,7 +4,7 @@ import type { Credits, EventId, HoldId, IdempotencyKey, ProjectId } from "@tollg
 import { Billing, BillingInbox, expiredAccount, Ledger, LedgerUnavailable } from "@tollgate/core"
 import { Duration, Effect, Layer, Logger, LogLevel, Metric, Option, TestClock } from "effect"
 import { EventTranslator } from "../src/EventTranslator.js"
-import { processInbox, sweepGrants, sweepHolds, WorkerLive } from "../src/Worker.js"
+import { processInbox, sweepGrants, sweepHolds, sweepReplays, WorkerLive } from "../src/Worker.js"
 import { WorkerConfig } from "../src/WorkerConfig.js"
 import { eventsDead, holdsExpired, stepFailures } from "../src/WorkerMetrics.js"
 import { checkoutCompleted } from "./support.js"
@@ -183,6 +183,19 @@ describe("worker steps", () => {
       assert.deepStrictEqual(yield* processInbox, [])
       assert.strictEqual(yield* available, 510)
     }).pipe(Effect.provide(Layer.merge(StackLive, EventTranslator.Sandbox))))
+
+  it.effect("the replay sweep forgets the records of holds older than the retention, not newer ones or grants", () =>
+    Effect.gen(function*() {
+      yield* grant(10, "g1")
+      yield* hold(4, "h-old", 86_400_000)
+      yield* TestClock.adjust("2 hours")
+      yield* hold(4, "h-new", 86_400_000)
+      assert.strictEqual(yield* sweepReplays, 1)
+      assert.strictEqual(yield* sweepReplays, 0)
+      assert.strictEqual((yield* hold(4, "h-new", 86_400_000)).code, "exists")
+      assert.strictEqual((yield* grant(10, "g1")).code, "exists")
+      assert.strictEqual((yield* hold(1, "h-old", 86_400_000)).code, "created")
+    }).pipe(Effect.provide(Layer.merge(StackLive, WorkerConfig.layer({ replayRetention: Duration.hours(1) })))))
 
   it.effect("an event that fails the configured number of attempts is parked as dead and counted", () => {
     const DownLedger = Layer.effect(

@@ -1097,6 +1097,7 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
       withdraw,
       expireHolds: (now) => forgetAll(inner.expireHolds(now)),
       expireGrants: (now) => forgetAll(inner.expireGrants(now)),
+      pruneReplays: (before) => inner.pruneReplays(before),
       hold,
       capture,
       void: voidHold,

@@ -62,7 +62,7 @@ export const makeMemoryLedger = Effect.sync(() => {
   const balances = new Map<AccountId, bigint>()
   const remembered = new Map<
     IdempotencyKey,
-    { readonly fingerprint: string; readonly outcome: Outcome<unknown, unknown> }
+    { readonly fingerprint: string; readonly outcome: Outcome<unknown, unknown>; readonly at: number }
   >()
   let sequence = 0
   const nextId = (prefix: string) => `${prefix}_${(++sequence).toString(36).padStart(8, "0")}`
@@ -112,6 +112,7 @@ export const makeMemoryLedger = Effect.sync(() => {
   const idempotent = <A extends { readonly code: "created" | "exists" }, E>(
     operation: string,
     request: { readonly idempotencyKey: IdempotencyKey },
+    now: number,
     run: () => Outcome<A, E>
   ): Outcome<A, E | IdempotencyConflict> => {
     const print = Fingerprint.fingerprint(operation, request)
@@ -127,7 +128,7 @@ export const makeMemoryLedger = Effect.sync(() => {
     }
     const outcome = run()
     if (Either.isRight(outcome) || !(outcome.left instanceof InvalidLedgerRequest)) {
-      remembered.set(request.idempotencyKey, { fingerprint: print, outcome })
+      remembered.set(request.idempotencyKey, { fingerprint: print, outcome, at: now })
     }
     return outcome
   }
@@ -151,7 +152,7 @@ export const makeMemoryLedger = Effect.sync(() => {
 
   const grant = (request: GrantRequest) =>
     atomically((now) =>
-      idempotent("grant", request, (): Outcome<GrantResult, InvalidLedgerRequest> => {
+      idempotent("grant", request, now, (): Outcome<GrantResult, InvalidLedgerRequest> => {
         const malformed = LedgerValidation.grant(request, now)
         if (Option.isSome(malformed)) return Either.left(malformed.value)
         const lot = new Grant({
@@ -175,7 +176,7 @@ export const makeMemoryLedger = Effect.sync(() => {
 
   const hold = (request: HoldRequest) =>
     atomically((now) =>
-      idempotent("hold", request, (): Outcome<HoldResult, InvalidLedgerRequest | InsufficientCredit> => {
+      idempotent("hold", request, now, (): Outcome<HoldResult, InvalidLedgerRequest | InsufficientCredit> => {
         const malformed = LedgerValidation.hold(request, now)
         if (Option.isSome(malformed)) return Either.left(malformed.value)
         const projectLots = lots(request.projectId)
@@ -226,7 +227,7 @@ export const makeMemoryLedger = Effect.sync(() => {
 
   const capture = (request: CaptureRequest) =>
     atomically((now) =>
-      idempotent("capture", request, () =>
+      idempotent("capture", request, now, () =>
         Either.gen(function*() {
           const malformed = LedgerValidation.capture(request)
           if (Option.isSome(malformed)) return yield* Either.left(malformed.value)
@@ -249,7 +250,7 @@ export const makeMemoryLedger = Effect.sync(() => {
 
   const voidHold = (request: VoidRequest) =>
     atomically((now) =>
-      idempotent("void", request, () =>
+      idempotent("void", request, now, () =>
         Either.gen(function*() {
           const held = yield* findHold(request.holdId)
           yield* HoldTransition.transition(held, { _tag: "void" }, now)
@@ -275,7 +276,7 @@ export const makeMemoryLedger = Effect.sync(() => {
 
   const withdraw = (request: WithdrawRequest) =>
     atomically((now) =>
-      idempotent("withdraw", request, (): Outcome<WithdrawResult, InvalidLedgerRequest | InsufficientCredit> => {
+      idempotent("withdraw", request, now, (): Outcome<WithdrawResult, InvalidLedgerRequest | InsufficientCredit> => {
         const malformed = LedgerValidation.withdraw(request)
         if (Option.isSome(malformed)) return Either.left(malformed.value)
         const projectLots = lots(request.projectId)
@@ -314,6 +315,18 @@ export const makeMemoryLedger = Effect.sync(() => {
         })
       })
     )
+
+  const pruneReplays = (before: number) =>
+    Effect.sync(() => {
+      let count = 0
+      for (const [key, { at, fingerprint }] of remembered) {
+        if (at < before && Fingerprint.isCallReplay(fingerprint)) {
+          remembered.delete(key)
+          count++
+        }
+      }
+      return count
+    })
 
   const expireHolds = (now: number) =>
     Effect.sync((): SweepResult => {
@@ -367,6 +380,7 @@ export const makeMemoryLedger = Effect.sync(() => {
     withdraw,
     expireHolds,
     expireGrants,
+    pruneReplays,
     balance,
     getHold: (holdId) => Effect.suspend(() => findHold(holdId)),
     grants: (projectId) => Effect.sync(() => lots(projectId).sort(DrawDown.drawOrder)),

@@ -275,6 +275,26 @@ const make = (options: PgLedgerOptions) =>
         }
       }).pipe(Effect.mapError(unavailable))
 
+    /** Deletes per-call replay records older than `before`, a slice at a time so no statement runs long. */
+    const pruneSlice = 5_000
+    const pruneStatement = `WITH gone AS (
+      DELETE FROM ledger_idempotency WHERE ctid = ANY (ARRAY(
+        SELECT ctid FROM ledger_idempotency
+        WHERE created_at < $1 AND (${Fingerprint.callOperations.map((op) => `fingerprint LIKE '${op}:%'`).join(" OR ")})
+        LIMIT ${pruneSlice}))
+      RETURNING 1)
+    SELECT count(*)::int AS n FROM gone`
+    const pruneReplays = (before: number) =>
+      Effect.gen(function*() {
+        let count = 0
+        for (;;) {
+          const [row] = yield* sql.unsafe<{ n: number }>(pruneStatement, [before])
+          const n = Number(row?.n ?? 0)
+          count += n
+          if (n < pruneSlice) return count
+        }
+      }).pipe(Effect.mapError(unavailable))
+
     const balance = (projectId: ProjectId) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         sql.unsafe<{ balance: string; pending: string; available: string }>(
@@ -313,6 +333,7 @@ const make = (options: PgLedgerOptions) =>
           "SELECT tg_expire_grant($1, $2::bigint)::text AS amount",
           now
         ),
+      pruneReplays,
       balance,
       getHold: (holdId: HoldId) =>
         sql.unsafe<{ hold: unknown }>("SELECT tg_hold_json(h) AS hold FROM holds h WHERE id = $1", [holdId]).pipe(

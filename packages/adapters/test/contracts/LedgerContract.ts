@@ -252,6 +252,46 @@ export const ledgerContract = (name: string, layer: Layer.Layer<Ledger, unknown>
         assert.deepStrictEqual([bal.balance, bal.available, bal.pending], [90, 90, 0])
       })))
 
+    it.effect("replay records of holds and captures are forgotten past a cut-off; grants, withdrawals and newer ones are kept", () =>
+      run(Effect.gen(function*() {
+        const ledger = yield* Ledger
+        const p = projectId()
+        yield* TestClock.setTime(1_000)
+        const purchase = { idempotencyKey: key(), projectId: p, amount: cr(100), source: "purchase" as const }
+        yield* ledger.grant(purchase)
+        const holdRequest = { idempotencyKey: key(), projectId: p, amount: cr(10), expiresAt: 3_600_000 }
+        const first = yield* ledger.hold(holdRequest)
+        const pay = [{ account: revenueAccount, amount: cr(10) }]
+        const captureRequest = { idempotencyKey: key(), holdId: first.hold.id, amount: cr(10), payees: pay }
+        yield* ledger.capture(captureRequest)
+        const withdrawal = {
+          idempotencyKey: key(),
+          projectId: p,
+          amount: cr(5),
+          to: fundingAccount,
+          reason: "adjustment"
+        }
+        yield* ledger.withdraw(withdrawal)
+        yield* TestClock.setTime(5_000)
+        const newer = { idempotencyKey: key(), projectId: p, amount: cr(10), expiresAt: 3_600_000 }
+        const kept = yield* ledger.hold(newer)
+        assert.strictEqual(yield* ledger.pruneReplays(5_000), 2)
+        assert.strictEqual(yield* ledger.pruneReplays(5_000), 0)
+        assert.strictEqual((yield* ledger.grant(purchase)).code, "exists")
+        assert.strictEqual((yield* ledger.withdraw(withdrawal)).code, "exists")
+        const again = yield* ledger.hold(newer)
+        assert.deepStrictEqual([again.code, again.hold.id], ["exists", kept.hold.id])
+        // forgotten: the capture's key is a new write, refused since its hold is resolved; the
+        // hold's key makes a new hold
+        assert.strictEqual(failureCode(yield* Effect.exit(ledger.capture(captureRequest))), "hold_already_captured")
+        const second = yield* ledger.hold(holdRequest)
+        assert.strictEqual(second.code, "created")
+        assert.notStrictEqual(second.hold.id, first.hold.id)
+        const b = yield* ledger.balance(p)
+        assert.deepStrictEqual([b.balance, b.pending], [85, 20])
+        assert.strictEqual(yield* sumOfAccounts(ledger), 0n)
+      })))
+
     it.effect("an unsettled hold expires after its deadline and releases exactly its amount, once", () =>
       run(Effect.gen(function*() {
         const ledger = yield* Ledger

@@ -14,3 +14,10 @@ const canonical = (value: unknown): string => {
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`
 }
+
+/** Operations whose remembered outcomes `Ledger.pruneReplays` may forget: the per-call writes. */
+export const callOperations = ["hold", "capture", "void"] as const
+
+/** Whether a fingerprint is of a per-call write (hold, capture or void). */
+export const isCallReplay = (print: string): boolean =>
+  callOperations.some((operation) => print.startsWith(`${operation}:`))

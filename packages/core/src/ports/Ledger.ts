@@ -180,6 +180,14 @@ export class Ledger extends Context.Tag("@tollgate/core/Ledger")<Ledger, {
   readonly expireHolds: (now: number) => Effect.Effect<SweepResult, LedgerUnavailable>
   /** Moves what is left of lots past their expiry at `now` to the expired-credit account. */
   readonly expireGrants: (now: number) => Effect.Effect<SweepResult, LedgerUnavailable>
+  /**
+   * Forgets the remembered outcomes of holds, captures and voids written before `before`, so the
+   * record of replays does not grow with every call for ever; returns how many. A key reused
+   * after that is a new write (a capture or void of a resolved hold then fails as already
+   * resolved). Grants and withdrawals are remembered for good: refunds find the purchase's lot by
+   * its key, and a reinstatement replays its reversal to learn what it took.
+   */
+  readonly pruneReplays: (before: number) => Effect.Effect<number, LedgerUnavailable>
   readonly balance: (projectId: ProjectId) => Effect.Effect<Balance, LedgerUnavailable>
   readonly getHold: (holdId: HoldId) => Effect.Effect<Hold, LedgerUnavailable | HoldNotFound>
   readonly grants: (projectId: ProjectId) => Effect.Effect<ReadonlyArray<Grant>, LedgerUnavailable>

@@ -10,6 +10,7 @@ import m0008 from "./0008_refund_reclaim.js"
 import m0009 from "./0009_ledger_set_based.js"
 import m0010 from "./0010_batch_index_plans.js"
 import m0011 from "./0011_refund_carries.js"
+import m0012 from "./0012_replay_retention.js"
 
 /**
  * Every migration, in order. They create everything from an empty database and are recorded
@@ -26,5 +27,6 @@ export const migrations = Migrator.fromRecord({
   "0008_refund_reclaim": m0008,
   "0009_ledger_set_based": m0009,
   "0010_batch_index_plans": m0010,
-  "0011_refund_carries": m0011
+  "0011_refund_carries": m0011,
+  "0012_replay_retention": m0012
 })
