@@ -123,6 +123,7 @@ export const gatewayE2E = (stack: StackUnderTest) =>
 
     afterAll(async () => {
       await runtime?.dispose()
+      await Promise.all([upstreamA?.stop(), upstreamB?.stop()])
     })
 
     const call = (path: string, key: string | undefined, init: RequestInit = {}) =>

@@ -10,6 +10,7 @@ import { KeyIssuer, Ledger, RateLimiter, RateLimiterUnavailable, seedDemoCatalog
 import { Effect, Layer, ManagedRuntime } from "effect"
 import { gatewayServer, serverUrl, UseCasesLive } from "../../src/GatewayServer.js"
 import { memoryStack } from "../../src/Stack.js"
+import type { UpstreamProcess } from "../support/Upstream.js"
 import { startUpstreamProcess } from "../support/Upstream.js"
 
 const LimiterDown = Layer.succeed(RateLimiter, {
@@ -21,8 +22,10 @@ describe("gateway with its rate limiter down", () => {
   let base = ""
   let key = ""
 
+  let upstream: UpstreamProcess | undefined
+
   beforeAll(async () => {
-    const upstream = await startUpstreamProcess()
+    upstream = await startUpstreamProcess()
     runtime = ManagedRuntime.make(
       gatewayServer(Layer.empty, { port: 0, host: "127.0.0.1" }).pipe(
         Layer.provideMerge(UseCasesLive),
@@ -31,7 +34,7 @@ describe("gateway with its rate limiter down", () => {
     )
     base = serverUrl((await runtime.runPromise(HttpServer.HttpServer)).address)
     key = await runtime.runPromise(Effect.gen(function*() {
-      yield* seedDemoCatalog(upstream.url, Date.now())
+      yield* seedDemoCatalog(upstream!.url, Date.now())
       yield* (yield* Ledger).grant({
         idempotencyKey: "outage-grant" as IdempotencyKey,
         projectId: "demo-pro" as ProjectId,
@@ -41,7 +44,10 @@ describe("gateway with its rate limiter down", () => {
       return (yield* (yield* KeyIssuer).issue("demo-pro" as ProjectId, "test")).secret
     }))
   })
-  afterAll(() => runtime?.dispose())
+  afterAll(async () => {
+    await runtime?.dispose()
+    await upstream?.stop()
+  })
 
   it("a fail-closed route answers 503 dependency_unavailable and charges nothing", async () => {
     const before = await runtime.runPromise(Effect.flatMap(Ledger, (l) => l.balance("demo-pro" as ProjectId)))

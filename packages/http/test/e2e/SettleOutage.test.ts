@@ -11,6 +11,7 @@ import { KeyIssuer, Ledger, LedgerUnavailable, seedDemoCatalog } from "@tollgate
 import { Effect, Layer, ManagedRuntime } from "effect"
 import { gatewayServer, serverUrl, UseCasesLive } from "../../src/GatewayServer.js"
 import { memoryStack } from "../../src/Stack.js"
+import type { UpstreamProcess } from "../support/Upstream.js"
 import { startUpstreamProcess } from "../support/Upstream.js"
 
 let capturesDown = false
@@ -32,8 +33,10 @@ describe("gateway when the ledger fails at settlement", () => {
   const project = "demo-pro" as ProjectId
   const balance = () => runtime.runPromise(Effect.flatMap(Ledger, (l) => l.balance(project)))
 
+  let upstream: UpstreamProcess | undefined
+
   beforeAll(async () => {
-    const upstream = await startUpstreamProcess()
+    upstream = await startUpstreamProcess()
     runtime = ManagedRuntime.make(
       gatewayServer(Layer.empty, { port: 0, host: "127.0.0.1" }).pipe(
         Layer.provideMerge(UseCasesLive),
@@ -42,7 +45,7 @@ describe("gateway when the ledger fails at settlement", () => {
     )
     base = serverUrl((await runtime.runPromise(HttpServer.HttpServer)).address)
     key = await runtime.runPromise(Effect.gen(function*() {
-      yield* seedDemoCatalog(upstream.url, Date.now())
+      yield* seedDemoCatalog(upstream!.url, Date.now())
       yield* (yield* Ledger).grant({
         idempotencyKey: "settle-outage-grant" as IdempotencyKey,
         projectId: project,
@@ -52,7 +55,10 @@ describe("gateway when the ledger fails at settlement", () => {
       return (yield* (yield* KeyIssuer).issue(project, "test")).secret
     }))
   })
-  afterAll(() => runtime?.dispose())
+  afterAll(async () => {
+    await runtime?.dispose()
+    await upstream?.stop()
+  })
 
   it("answers 503, charges nothing, and the hold's credit returns when it expires", async () => {
     capturesDown = true

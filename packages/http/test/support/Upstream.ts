@@ -1,5 +1,4 @@
 /** The demo upstream in a process of its own, as a real upstream is. */
-import { afterAll } from "@effect/vitest"
 import { spawn } from "node:child_process"
 import { dirname, join } from "node:path"
 import { createInterface } from "node:readline"
@@ -13,7 +12,10 @@ export interface UpstreamProcess {
   readonly stop: () => Promise<void>
 }
 
-/** Starts the upstream on a free port and registers `afterAll` to stop it. */
+/**
+ * Starts the upstream on a free port. The caller stops it (in its `afterAll`); it is killed in any
+ * case when this process exits, so a failed or interrupted suite leaves no process behind.
+ */
 export const startUpstreamProcess = (): Promise<UpstreamProcess> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", script, "0"], {
@@ -25,7 +27,9 @@ export const startUpstreamProcess = (): Promise<UpstreamProcess> =>
         child.once("exit", () => done())
         child.kill("SIGTERM")
       })
-    afterAll(stop)
+    const killOnExit = () => child.kill("SIGKILL")
+    process.once("exit", killOnExit)
+    child.once("exit", () => process.off("exit", killOnExit))
     const timer = setTimeout(() => reject(new Error("the upstream did not start within 20 s")), 20_000)
     child.once("exit", (code) => reject(new Error(`the upstream exited with ${code}`)))
     createInterface({ input: child.stdout! }).once("line", (line) => {
