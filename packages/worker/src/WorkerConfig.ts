@@ -45,7 +45,7 @@ export const millis = (name: string, fallback: Duration.Duration) =>
 /**
  * `WORKER_HOLD_SWEEP_MS` (default 1000), `WORKER_GRANT_SWEEP_MS` (60000), `WORKER_INBOX_POLL_MS`
  * (1000), `WORKER_BATCH_LIMIT` (100), `WORKER_LEASE_MS` (60000), `WORKER_INBOX_MAX_ATTEMPTS` (10),
- * `WORKER_REPLAY_SWEEP_MS` (3600000) and `WORKER_REPLAY_RETENTION_HOURS` (168, up to a year).
+ * `WORKER_REPLAY_SWEEP_MS` (3600000) and `WORKER_REPLAY_RETENTION_HOURS` (168, from 24 to a year).
  */
 export const WorkerEnvConfig: Config.Config<WorkerOptions> = Config.all({
   holdSweepInterval: millis("HOLD_SWEEP_MS", defaultWorkerOptions.holdSweepInterval),
@@ -55,12 +55,12 @@ export const WorkerEnvConfig: Config.Config<WorkerOptions> = Config.all({
   leaseMs: positiveInteger("LEASE_MS", 3_600_000, defaultWorkerOptions.leaseMs),
   maxAttempts: positiveInteger("INBOX_MAX_ATTEMPTS", 1_000, defaultWorkerOptions.maxAttempts),
   replaySweepInterval: millis("REPLAY_SWEEP_MS", defaultWorkerOptions.replaySweepInterval),
-  replayRetention: positiveInteger(
-    "REPLAY_RETENTION_HOURS",
-    8_760,
-    Duration.toHours(defaultWorkerOptions.replayRetention)
+  replayRetention: Config.integer("REPLAY_RETENTION_HOURS").pipe(
+    // at least a day: longer than any hold or lease lives, so a settlement's retries are replays
+    Config.validate({ message: "Expected an integer from 24 to 8760", validation: (n) => n >= 24 && n <= 8_760 }),
+    Config.withDefault(Duration.toHours(defaultWorkerOptions.replayRetention)),
+    Config.map(Duration.hours)
   )
-    .pipe(Config.map(Duration.hours))
 }).pipe(Config.nested("WORKER"))
 
 /** The worker's intervals and batch sizes; the defaults apply unless a layer provides others. */

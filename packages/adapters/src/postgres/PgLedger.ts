@@ -275,23 +275,29 @@ const make = (options: PgLedgerOptions) =>
         }
       }).pipe(Effect.mapError(unavailable))
 
-    /** Deletes per-call replay records older than `before`, a slice at a time so no statement runs long. */
+    /**
+     * Deletes per-call replay records older than `before`, a slice at a time in `created_at`
+     * order, each slice starting where the previous one ended, so no statement runs long and no
+     * row is visited twice.
+     */
     const pruneSlice = 5_000
-    const pruneStatement = `WITH gone AS (
-      DELETE FROM ledger_idempotency WHERE ctid = ANY (ARRAY(
+    const pruneStatement = `WITH slice AS (
         SELECT ctid FROM ledger_idempotency
-        WHERE created_at < $1 AND (${Fingerprint.callOperations.map((op) => `fingerprint LIKE '${op}:%'`).join(" OR ")})
-        LIMIT ${pruneSlice}))
-      RETURNING 1)
-    SELECT count(*)::int AS n FROM gone`
+        WHERE created_at >= $2 AND created_at < $1
+          AND (${Fingerprint.callOperations.map((op) => `fingerprint LIKE '${op}:%'`).join(" OR ")})
+        ORDER BY created_at LIMIT ${pruneSlice}),
+      gone AS (DELETE FROM ledger_idempotency WHERE ctid IN (SELECT ctid FROM slice) RETURNING created_at)
+    SELECT count(*)::int AS n, coalesce(max(created_at), 0)::text AS last FROM gone`
     const pruneReplays = (before: number) =>
       Effect.gen(function*() {
         let count = 0
+        let from = 0
         for (;;) {
-          const [row] = yield* sql.unsafe<{ n: number }>(pruneStatement, [before])
+          const [row] = yield* sql.unsafe<{ n: number; last: string }>(pruneStatement, [before, from])
           const n = Number(row?.n ?? 0)
           count += n
           if (n < pruneSlice) return count
+          from = Number(row!.last)
         }
       }).pipe(Effect.mapError(unavailable))
 

@@ -56,11 +56,19 @@ export const gatewayE2E = (stack: StackUnderTest) =>
   describe.skipIf(stack.skip === true)(`gateway end to end (${stack.name})`, () => {
     let upstreamA: UpstreamProcess
     let upstreamB: UpstreamProcess
+    let stopUpstreams = async () => {}
     let fixture: Fixture
     let runtime: ManagedRuntime.ManagedRuntime<any, any> | undefined
 
     beforeAll(async () => {
-      ;[upstreamA, upstreamB] = await Promise.all([startUpstreamProcess(), startUpstreamProcess()])
+      // afterAll stops whichever started, even if the other did not
+      const started = await Promise.allSettled([startUpstreamProcess(), startUpstreamProcess()])
+      const running = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []))
+      stopUpstreams = async () => {
+        await Promise.all(running.map((u) => u.stop()))
+      }
+      for (const s of started) if (s.status === "rejected") throw s.reason
+      ;[upstreamA, upstreamB] = running as [UpstreamProcess, UpstreamProcess]
       const app = gatewayServer(Layer.empty, {
         port: 0,
         host: "127.0.0.1",
@@ -123,7 +131,7 @@ export const gatewayE2E = (stack: StackUnderTest) =>
 
     afterAll(async () => {
       await runtime?.dispose()
-      await Promise.all([upstreamA?.stop(), upstreamB?.stop()])
+      await stopUpstreams()
     })
 
     const call = (path: string, key: string | undefined, init: RequestInit = {}) =>

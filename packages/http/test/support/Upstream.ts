@@ -12,10 +12,7 @@ export interface UpstreamProcess {
   readonly stop: () => Promise<void>
 }
 
-/**
- * Starts the upstream on a free port. The caller stops it (in its `afterAll`); it is killed in any
- * case when this process exits, so a failed or interrupted suite leaves no process behind.
- */
+/** Starts the upstream on a free port; the caller stops it (in its `afterAll`). A start that fails kills it. */
 export const startUpstreamProcess = (): Promise<UpstreamProcess> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", script, "0"], {
@@ -23,14 +20,14 @@ export const startUpstreamProcess = (): Promise<UpstreamProcess> =>
     })
     const stop = () =>
       new Promise<void>((done) => {
-        if (child.exitCode !== null) return done()
+        if (child.exitCode !== null || child.signalCode !== null) return done()
         child.once("exit", () => done())
         child.kill("SIGTERM")
       })
-    const killOnExit = () => child.kill("SIGKILL")
-    process.once("exit", killOnExit)
-    child.once("exit", () => process.off("exit", killOnExit))
-    const timer = setTimeout(() => reject(new Error("the upstream did not start within 20 s")), 20_000)
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL")
+      reject(new Error("the upstream did not start within 20 s"))
+    }, 20_000)
     child.once("exit", (code) => reject(new Error(`the upstream exited with ${code}`)))
     createInterface({ input: child.stdout! }).once("line", (line) => {
       clearTimeout(timer)
