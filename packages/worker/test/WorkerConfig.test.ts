@@ -31,6 +31,14 @@ describe("WorkerConfig", () => {
         String(yield* Effect.flip(fromEnv({ WORKER_INBOX_MAX_ATTEMPTS: "0" }))),
         "WORKER.INBOX_MAX_ATTEMPTS"
       )
+      const retention = yield* fromEnv({ WORKER_REPLAY_RETENTION_HOURS: "24" })
+      assert.strictEqual(Duration.toHours(retention.replayRetention), 24)
+      assert.strictEqual(Duration.toHours(defaultWorkerOptions.replayRetention), 168)
+      // shorter than a day could forget a lease settlement's capture while it still retries
+      assert.include(
+        String(yield* Effect.flip(fromEnv({ WORKER_REPLAY_RETENTION_HOURS: "23" }))),
+        "WORKER.REPLAY_RETENTION_HOURS"
+      )
       const error = yield* Effect.flip(fromEnv({ WORKER_LEASE_MS: "0" }))
       // Effect names a nested setting by its path: WORKER.LEASE_MS is the variable WORKER_LEASE_MS
       assert.include(String(error), "WORKER.LEASE_MS")

@@ -18,12 +18,15 @@ describe("lease configuration", () => {
       })
     }))
 
-  it.effect("0 calls is accepted (leases off); a negative count or a short time to live fails, naming the variable", () =>
+  it.effect("0 calls is accepted (leases off); a negative count or a time to live out of range fails, naming the variable", () =>
     Effect.gen(function*() {
       const off = yield* read({ LEDGER_LEASE_CALLS: "0" })
       assert.strictEqual(Exit.isSuccess(off) ? off.value.callsPerLease : undefined, 0)
       for (
         const [name, value] of [["LEDGER_LEASE_CALLS", "-1"], ["LEDGER_LEASE_TTL_MS", "1000"], [
+          "LEDGER_LEASE_TTL_MS",
+          "3600001"
+        ], [
           "LEDGER_LEASE_SETTLE_DELAY_MS",
           "soon"
         ]]
