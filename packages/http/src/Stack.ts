@@ -13,14 +13,14 @@
  * and write concurrent calls' usage rows together (group commit).
  */
 import type { SqlClient } from "@effect/sql"
-import type { PgClient } from "@effect/sql-pg"
+import { PgClient } from "@effect/sql-pg"
 import {
   LocalKeyCacheLive,
   makeCachedCatalog,
   makeCachedProjectStore,
   makeLocalKeyCache
 } from "@tollgate/adapters/cache/index"
-import { leasedFromConfig } from "@tollgate/adapters/lease/index"
+import { leasedFromConfig, leaseReturnChannel } from "@tollgate/adapters/lease/index"
 import { MemoryRateLimiterLive, MemoryStackLive } from "@tollgate/adapters/memory/index"
 import { NodeKeyHasherLive } from "@tollgate/adapters/node/NodeKeyHasher"
 import { embeddedPostgresLayer } from "@tollgate/adapters/pglite/EmbeddedPostgres"
@@ -48,12 +48,13 @@ import type {
   Ledger,
   Outbox,
   PlanChangeStore,
+  ProjectId,
   RateLimiter,
   ReconciliationStore,
   UsageLog
 } from "@tollgate/core"
 import { Catalog, Ids, KeyStore, ProjectStore } from "@tollgate/core"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Stream } from "effect"
 
 export type Ports =
   | AutoTopUpStore
@@ -106,7 +107,12 @@ export const postgresRedisStack = <E1, E2>(
     PgBillingInboxLive,
     cachedCatalog,
     KeyCacheLive.pipe(Layer.provide(Layer.effect(KeyStore, makePgKeyStore))),
-    leasedFromConfig(PgLedgerBatchedLive),
+    // several gateway processes: a withdrawal asks the others for the wallet's leases back
+    leasedFromConfig(
+      PgLedgerBatchedLive,
+      Effect.map(PgClient.PgClient, (client) =>
+        client.listen(leaseReturnChannel).pipe(Stream.map((projectId) => projectId as ProjectId)))
+    ),
     PgOutboxLive,
     PgPlanChangeStoreLive,
     cachedProjects,

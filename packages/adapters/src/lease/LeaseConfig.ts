@@ -3,7 +3,8 @@
  * reserves, default 64; 0 turns leases off, so every call takes its own hold in the store),
  * `LEDGER_LEASE_SETTLE_DELAY_MS` (default 2) and `LEDGER_LEASE_TTL_MS` (default 120000, at most 3600000).
  */
-import type { Ledger } from "@tollgate/core"
+import type { Ledger, ProjectId } from "@tollgate/core"
+import type { Stream } from "effect"
 import { Config, Effect, Layer } from "effect"
 import { LeasedLedgerLive } from "./LeasedLedger.js"
 
@@ -30,8 +31,19 @@ export const LeaseConfig = Config.nested(
   "LEDGER_LEASE"
 )
 
-/** The ledger `inner` provides, in leases unless `LEDGER_LEASE_CALLS` is 0. */
-export const leasedFromConfig = <E, R>(inner: Layer.Layer<Ledger, E, R>) =>
+/**
+ * The ledger `inner` provides, in leases unless `LEDGER_LEASE_CALLS` is 0. With `returnRequests`,
+ * the leases of a wallet are given back when another process asks (see `LeaseOptions`).
+ */
+export const leasedFromConfig = <E, R, R2 = never>(
+  inner: Layer.Layer<Ledger, E, R>,
+  returnRequests?: Effect.Effect<Stream.Stream<ProjectId, unknown>, never, R2>
+) =>
   Layer.unwrapEffect(
-    Effect.map(LeaseConfig, (options) => options.callsPerLease === 0 ? inner : LeasedLedgerLive(options)(inner))
+    Effect.gen(function*() {
+      const options = yield* LeaseConfig
+      if (options.callsPerLease === 0) return inner
+      const requests = returnRequests === undefined ? undefined : yield* returnRequests
+      return LeasedLedgerLive({ ...options, ...(requests === undefined ? {} : { returnRequests: requests }) })(inner)
+    })
   )

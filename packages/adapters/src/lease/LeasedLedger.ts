@@ -68,8 +68,10 @@ import {
   FiberSet,
   Layer,
   Option,
-  Schedule
+  Schedule,
+  Stream
 } from "effect"
+import { leaseKeyPrefix } from "./LeaseKeys.js"
 
 export interface LeaseOptions {
   /** A lease reserves this many times the price of the call that opens it (default 64). */
@@ -89,6 +91,15 @@ export interface LeaseOptions {
    * at once, other processes' within this time (default 1 s; 0 reads the store every time).
    */
   readonly balanceTtlMs?: number
+  /**
+   * Wallets (project ids) whose leases another process asks back before it withdraws from them
+   * (a refund, a dispute, an adjustment; PostgreSQL: LISTEN on `leaseReturnChannel`). Each is
+   * handled as a withdrawal of this process's own would be: its leases give their unspent credit
+   * back, calls in flight moving to exact holds, and it opens no lease for `returnWindowMs`.
+   */
+  readonly returnRequests?: Stream.Stream<ProjectId, unknown>
+  /** How long a wallet whose leases were asked back takes exact holds (default 5 s). */
+  readonly returnWindowMs?: number
 }
 
 /** A lease must outlive any call carved from it by this much, so that it can still be settled. */
@@ -608,7 +619,7 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
         const seq = ++leaseSeq
         const size = Math.min(Math.max(unit * callsPerLease, need), Number.MAX_SAFE_INTEGER)
         return inner.hold({
-          idempotencyKey: `lease:${instance}:${seq}` as IdempotencyKey,
+          idempotencyKey: `${leaseKeyPrefix}${instance}:${seq}` as IdempotencyKey,
           projectId: wallet.projectId,
           amount: size as Hold["amount"],
           expiresAt: Math.max(now + ttl, latestExpiry + SETTLE_MARGIN_MS)
@@ -1068,6 +1079,35 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
           })
         ).pipe(Effect.timeout(Duration.millis(captureTimeout)), Effect.ignore)
       })
+
+    // another process is about to withdraw from a wallet: give its leases back as for a withdrawal
+    // of our own, and open none for a while (its withdrawal waits, bounded, for them to settle)
+    const returnWindow = options.returnWindowMs ?? 5_000
+    if (options.returnRequests !== undefined) {
+      const onRequest = (projectId: ProjectId) =>
+        Effect.suspend(() => {
+          const wallet = walletOf(projectId)
+          wallet.withdrawing++
+          return fork(
+            Effect.zipRight(returnLeases(wallet), Effect.sleep(Duration.millis(returnWindow))).pipe(
+              Effect.ensuring(Effect.sync(() => {
+                wallet.withdrawing--
+                forgetIfIdle(wallet, Date.now())
+              }))
+            )
+          )
+        })
+      yield* fork(
+        options.returnRequests.pipe(
+          Stream.runForEach(onRequest),
+          Effect.tapErrorCause((cause) =>
+            Effect.logWarning("lease return requests: listening failed; retrying", cause)
+          ),
+          Effect.retry(Schedule.spaced(Duration.seconds(1))),
+          Effect.ignore
+        )
+      )
+    }
 
     /** A withdrawal with this process's leases of the wallet given back first; no lease opens until it ends. */
     const withdraw: Service["withdraw"] = (request) =>

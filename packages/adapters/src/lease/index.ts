@@ -1,2 +1,3 @@
 export * from "./LeaseConfig.js"
 export * from "./LeasedLedger.js"
+export * from "./LeaseKeys.js"

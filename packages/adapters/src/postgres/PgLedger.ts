@@ -28,7 +28,8 @@ import {
   Transaction
 } from "@tollgate/core"
 import type { Scope } from "effect"
-import { Clock, Effect, Exit, Layer, Option } from "effect"
+import { Clock, Duration, Effect, Exit, Layer, Option } from "effect"
+import { leaseKeyPrefix, leaseReturnChannel } from "../lease/LeaseKeys.js"
 import type { GroupCommitOptions } from "./GroupCommit.js"
 import { makeGroupCommit } from "./GroupCommit.js"
 
@@ -70,6 +71,11 @@ const newId = (prefix: string) => `${prefix}_${globalThis.crypto.randomUUID().re
 const unavailable = (e: SqlError) => new LedgerUnavailable({ message: e.message })
 
 export interface PgLedgerOptions {
+  /**
+   * Before a withdrawal, how long to wait for other gateway processes to give the wallet's credit
+   * leases back (default 3,000 ms; 0 skips asking).
+   */
+  readonly leaseReturnWaitMs?: number
   /**
    * Group concurrent holds and captures into one statement and one commit each: up to
    * `maxSize` calls per batch, `workers` batches in flight. Under low load a batch is one call.
@@ -231,7 +237,33 @@ const make = (options: PgLedgerOptions) =>
         (ok) => ({ hold: decodeHold(ok.hold) })
       )
 
+    /**
+     * Before a withdrawal: asks every gateway process to give the wallet's credit leases back
+     * (a notice on `leaseReturnChannel`; see `LeaseOptions.returnRequests`), then waits, at most
+     * `leaseReturnWaitMs`, until no lease hold of the wallet is pending, so that the withdrawal
+     * takes the wallet's credit rather than reclaiming what leases had reserved from the payees.
+     * A lease hold is one remembered under a `lease:` key (matched through its creation time).
+     */
+    const leaseReturnWait = options.leaseReturnWaitMs ?? 3_000
+    const pendingLeases = `SELECT count(*)::int AS n FROM holds h
+      WHERE h.project_id = $1 AND h.status = 'pending' AND EXISTS (
+        SELECT 1 FROM ledger_idempotency i
+        WHERE i.created_at = h.created_at AND i.key LIKE '${leaseKeyPrefix}%' AND i.outcome->'ok'->'hold'->>'id' = h.id)`
+    const returnLeases = (projectId: ProjectId) =>
+      Effect.gen(function*() {
+        yield* sql.unsafe("SELECT pg_notify($1, $2)", [leaseReturnChannel, projectId])
+        const deadline = Date.now() + leaseReturnWait
+        for (;;) {
+          const [row] = yield* sql.unsafe<{ n: number }>(pendingLeases, [projectId])
+          if (Number(row?.n ?? 0) === 0 || Date.now() >= deadline) return
+          yield* Effect.sleep(Duration.millis(20))
+        }
+      }).pipe(Effect.mapError(unavailable))
+
     const withdraw = (r: WithdrawRequest) =>
+      leaseReturnWait === 0 ? withdrawNow(r) : Effect.zipRight(returnLeases(r.projectId), withdrawNow(r))
+
+    const withdrawNow = (r: WithdrawRequest) =>
       write(
         r,
         "withdraw",

@@ -1,10 +1,12 @@
+import { PgClient } from "@effect/sql-pg"
 import type { SqlClient } from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import type { HoldId, Ledger as LedgerService, ProjectId } from "@tollgate/core"
 import { earningsAccount, fundingAccount, revenueAccount, walletAccount } from "@tollgate/core"
-import { Effect, Exit, FastCheck as fc, Layer, Schedule, Scope } from "effect"
+import { Effect, Exit, FastCheck as fc, Layer, Schedule, Scope, Stream } from "effect"
 import type { LeaseOptions } from "../../src/lease/LeasedLedger.js"
 import { makeLeasedLedger } from "../../src/lease/LeasedLedger.js"
+import { leaseReturnChannel } from "../../src/lease/LeaseKeys.js"
 import { makeMemoryLedger } from "../../src/memory/MemoryLedger.js"
 import { makePgLedger, makePgLedgerBatched } from "../../src/postgres/PgLedger.js"
 import { cr, key, projectId } from "../contracts/fixtures.js"
@@ -485,6 +487,56 @@ describe.skipIf(!postgresAvailable)("two gateways leasing from one wallet on Pos
       assert.deepStrictEqual([b.balance, b.available, b.pending], [500 - 5 * served, 500 - 5 * served, 0])
       assert.strictEqual(yield* store.accountBalance(contributor), BigInt(served))
       assert.strictEqual(yield* store.accountBalance(revenueAccount), BigInt(4 * served))
+      assert.strictEqual(yield* sumOfAccounts(store), 0n)
+    })))
+
+  it.live("a withdrawal asks the other process for the wallet's leases back: a refund takes the leased credit, not the payees' earnings", () =>
+    onPg(Effect.gen(function*() {
+      const client = yield* PgClient.PgClient
+      // a gateway that gives a wallet's leases back when another process asks
+      const gateway = yield* makeLeasedLedger(yield* makePgLedger, {
+        callsPerLease: 16,
+        returnRequests: client.listen(leaseReturnChannel).pipe(Stream.map((p) => p as ProjectId))
+      })
+      // the process handling the refund, with no leases of its own
+      const store = yield* makePgLedger
+      const p = projectId()
+      const purchase = key("purchase")
+      yield* store.grant({ idempotencyKey: purchase, projectId: p, amount: cr(500), source: "purchase" })
+      for (let i = 0; i < 20; i++) yield* call(gateway, p, 5)
+      // a call in flight: its lease reserves 16 calls' worth in the store
+      const inFlight = yield* gateway.hold({
+        idempotencyKey: key("h"),
+        projectId: p,
+        amount: cr(5),
+        expiresAt: Date.now() + 60_000
+      })
+      assert.isAtMost((yield* store.balance(p)).available, 500 - 100 - 80)
+      // LISTEN is set up by then
+      yield* Effect.sleep("300 millis")
+      const earned = yield* store.accountBalance(contributor)
+      const r = yield* store.withdraw({
+        idempotencyKey: key(),
+        projectId: p,
+        amount: cr(390),
+        to: fundingAccount,
+        reason: "refund",
+        partial: true,
+        reclaimSpentOf: purchase
+      })
+      // all of it from the wallet (the lease gave back its unspent 75); without asking, 320 from
+      // the wallet and 70 from the payees of the calls already made
+      assert.deepStrictEqual([r.withdrawn, r.reclaimed], [390, 0])
+      assert.strictEqual(yield* store.accountBalance(contributor), earned)
+      // the call in flight is still served and paid, from a hold of its own
+      yield* gateway.capture({
+        idempotencyKey: key("c"),
+        holdId: inFlight.hold.id,
+        amount: cr(5),
+        payees: [{ account: contributor, amount: cr(1) }, { account: revenueAccount, amount: cr(4) }]
+      })
+      const b = yield* quiet(store, p)
+      assert.deepStrictEqual([b.balance, b.available, b.pending], [5, 5, 0])
       assert.strictEqual(yield* sumOfAccounts(store), 0n)
     })))
 })
