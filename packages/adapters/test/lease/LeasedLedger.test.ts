@@ -493,8 +493,9 @@ describe.skipIf(!postgresAvailable)("two gateways leasing from one wallet on Pos
   it.live("a withdrawal asks the other process for the wallet's leases back: a refund takes the leased credit, not the payees' earnings", () =>
     onPg(Effect.gen(function*() {
       const client = yield* PgClient.PgClient
-      // a gateway that gives a wallet's leases back when another process asks
-      const gateway = yield* makeLeasedLedger(yield* makePgLedger, {
+      // a gateway that gives a wallet's leases back when another process asks (over the batched
+      // adapter, as the production stack runs it)
+      const gateway = yield* makeLeasedLedger(yield* makePgLedgerBatched({ maxSize: 32, workers: 4 }), {
         callsPerLease: 16,
         returnRequests: client.listen(leaseReturnChannel).pipe(Stream.map((p) => p as ProjectId))
       })
