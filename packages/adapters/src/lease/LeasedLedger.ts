@@ -345,7 +345,7 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
             if (p.amount > 0) byAccount.set(p.account, (byAccount.get(p.account) ?? 0) + p.amount)
           }
         }
-        const key = `lease:${instance}:${lease.seq}`
+        const key = `${leaseKeyPrefix}${instance}:${lease.seq}`
         const write = spent === 0
           ? Effect.as(
             inner.void({ idempotencyKey: `${key}:void` as IdempotencyKey, holdId: lease.hold.id }),
@@ -542,17 +542,18 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
      * The wallet could not fund a lease for the lease's calls still in flight: the lease settles
      * now, which returns their credit to the wallet, and each of them then takes a hold of its own
      * in the store. Another process may take that credit first; such a call is then not charged
-     * (never overspent).
+     * (never overspent). During a withdrawal the calls take their holds first and the lease
+     * settles after.
      */
     const detach = (lease: Lease): Effect.Effect<void> => {
       const calls = [...lease.pending]
       lease.pending.clear()
       for (const carve of calls) carve.exact = Deferred.unsafeMake(FiberId.none)
-      const rehold = (carve: Carve) =>
+      const holdOf = (carve: Carve, suffix: string) =>
         thenForget(
           carve.projectId,
           inner.hold({
-            idempotencyKey: `${carve.id}:exact` as IdempotencyKey,
+            idempotencyKey: `${carve.id}:${suffix}` as IdempotencyKey,
             projectId: carve.projectId,
             amount: carve.amount as Hold["amount"],
             expiresAt: carve.expiresAt
@@ -560,15 +561,37 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
         ).pipe(
           Effect.retry({ times: 3, while: (e) => e._tag === "LedgerUnavailable" }),
           Effect.map((r): HoldId | undefined => r.hold.id),
-          Effect.orElseSucceed(() => undefined),
-          Effect.flatMap((id) => Deferred.succeed(carve.exact!, id))
+          Effect.orElseSucceed(() => undefined)
         )
+      const rehold = (carve: Carve, suffix: string) =>
+        Effect.flatMap(holdOf(carve, suffix), (id) => Deferred.succeed(carve.exact!, id))
+      if (lease.wallet.withdrawing > 0) {
+        // A withdrawal waits for this wallet's leases, perhaps in another process that sees only
+        // the store: the calls take their holds while the lease still reserves its credit, so the
+        // store never shows that credit free in between (the withdrawal would take it, and the
+        // calls would go unpaid). A call the wallet cannot fund meanwhile tries again, under a key
+        // of its own (a refusal replays), once the lease has settled.
+        const unfunded: Array<Carve> = []
+        return fork(Effect.gen(function*() {
+          yield* Effect.forEach(calls, (carve) =>
+            Effect.flatMap(holdOf(carve, "exact"), (id) =>
+              id === undefined
+                ? Effect.sync(() => void unfunded.push(carve))
+                : Effect.asVoid(Deferred.succeed(carve.exact!, id))), { concurrency: "unbounded", discard: true })
+          yield* afterResolve(lease)
+          yield* Effect.either(Deferred.await(lease.settled))
+          yield* Effect.forEach(unfunded, (carve) => rehold(carve, "exact-after"), {
+            concurrency: "unbounded",
+            discard: true
+          })
+        }))
+      }
       return Effect.zipRight(
         afterResolve(lease),
         fork(
           Effect.zipRight(
             Effect.either(Deferred.await(lease.settled)),
-            Effect.forEach(calls, rehold, { concurrency: "unbounded", discard: true })
+            Effect.forEach(calls, (carve) => rehold(carve, "exact"), { concurrency: "unbounded", discard: true })
           )
         )
       )

@@ -28,7 +28,7 @@ import {
   Transaction
 } from "@tollgate/core"
 import type { Scope } from "effect"
-import { Clock, Duration, Effect, Exit, Layer, Option } from "effect"
+import { Clock, Effect, Exit, Layer, Option } from "effect"
 import { leaseKeyPrefix, leaseReturnChannel } from "../lease/LeaseKeys.js"
 import type { GroupCommitOptions } from "./GroupCommit.js"
 import { makeGroupCommit } from "./GroupCommit.js"
@@ -73,7 +73,8 @@ const unavailable = (e: SqlError) => new LedgerUnavailable({ message: e.message 
 export interface PgLedgerOptions {
   /**
    * Before a withdrawal, how long to wait for other gateway processes to give the wallet's credit
-   * leases back (default 3,000 ms; 0 skips asking).
+   * leases back (0, the default, skips asking: one process alone returns its own leases; the
+   * production stack, where several share the database, waits up to 3,000 ms).
    */
   readonly leaseReturnWaitMs?: number
   /**
@@ -244,19 +245,25 @@ const make = (options: PgLedgerOptions) =>
      * takes the wallet's credit rather than reclaiming what leases had reserved from the payees.
      * A lease hold is one remembered under a `lease:` key (matched through its creation time).
      */
-    const leaseReturnWait = options.leaseReturnWaitMs ?? 3_000
+    const leaseReturnWait = options.leaseReturnWaitMs ?? 0
     const pendingLeases = `SELECT count(*)::int AS n FROM holds h
       WHERE h.project_id = $1 AND h.status = 'pending' AND EXISTS (
         SELECT 1 FROM ledger_idempotency i
         WHERE i.created_at = h.created_at AND i.key LIKE '${leaseKeyPrefix}%' AND i.outcome->'ok'->'hold'->>'id' = h.id)`
+    // a lease another process was opening when the notice went out commits within a round trip
+    // or two: no lease seen is trusted only after this long
+    const leaseReturnSettle = Math.min(100, leaseReturnWait)
+    // on the wall clock, not the fiber's Clock (a test clock must not stall a withdrawal)
+    const pause = (ms: number) => Effect.promise(() => new Promise<void>((resume) => setTimeout(resume, ms)))
     const returnLeases = (projectId: ProjectId) =>
       Effect.gen(function*() {
         yield* sql.unsafe("SELECT pg_notify($1, $2)", [leaseReturnChannel, projectId])
-        const deadline = Date.now() + leaseReturnWait
+        const started = Date.now()
         for (;;) {
           const [row] = yield* sql.unsafe<{ n: number }>(pendingLeases, [projectId])
-          if (Number(row?.n ?? 0) === 0 || Date.now() >= deadline) return
-          yield* Effect.sleep(Duration.millis(20))
+          const waited = Date.now() - started
+          if ((Number(row?.n ?? 0) === 0 && waited >= leaseReturnSettle) || waited >= leaseReturnWait) return
+          yield* pause(20)
         }
       }).pipe(Effect.mapError(unavailable))
 
@@ -428,8 +435,15 @@ const make = (options: PgLedgerOptions) =>
 export const makePgLedger = make({}) as Effect.Effect<typeof Ledger.Service, never, SqlClient.SqlClient>
 
 /** Concurrent holds and captures share statements and commits (needs a scope for its workers). */
-export const makePgLedgerBatched = (batch: NonNullable<PgLedgerOptions["batch"]> = { maxSize: 64, workers: 4 }) =>
-  make({ batch })
+export const makePgLedgerBatched = (
+  batch: NonNullable<PgLedgerOptions["batch"]> = { maxSize: 64, workers: 4 },
+  options: Omit<PgLedgerOptions, "batch"> = {}
+) => make({ ...options, batch })
 
 export const PgLedgerLive = Layer.effect(Ledger, makePgLedger)
-export const PgLedgerBatchedLive = Layer.scoped(Ledger, makePgLedgerBatched())
+
+/**
+ * The ledger for gateway processes sharing one database: batched, and a withdrawal first asks the
+ * other processes for the wallet's credit leases (up to 3 s).
+ */
+export const PgLedgerBatchedLive = Layer.scoped(Ledger, makePgLedgerBatched(undefined, { leaseReturnWaitMs: 3_000 }))

@@ -499,8 +499,8 @@ describe.skipIf(!postgresAvailable)("two gateways leasing from one wallet on Pos
         callsPerLease: 16,
         returnRequests: client.listen(leaseReturnChannel).pipe(Stream.map((p) => p as ProjectId))
       })
-      // the process handling the refund, with no leases of its own
-      const store = yield* makePgLedger
+      // the process handling the refund, with no leases of its own, asking the others for theirs
+      const store = yield* makePgLedgerBatched({ maxSize: 8, workers: 2 }, { leaseReturnWaitMs: 3_000 })
       const p = projectId()
       const purchase = key("purchase")
       yield* store.grant({ idempotencyKey: purchase, projectId: p, amount: cr(500), source: "purchase" })
@@ -538,6 +538,60 @@ describe.skipIf(!postgresAvailable)("two gateways leasing from one wallet on Pos
       })
       const b = yield* quiet(store, p)
       assert.deepStrictEqual([b.balance, b.available, b.pending], [5, 5, 0])
+      assert.strictEqual(yield* sumOfAccounts(store), 0n)
+    })))
+
+  it.live("a refund of everything while the other process has a call in flight: the call keeps its credit and is paid", () =>
+    onPg(Effect.gen(function*() {
+      const client = yield* PgClient.PgClient
+      // a gateway that gives a wallet's leases back when another process asks (over the batched
+      // adapter, as the production stack runs it)
+      const inner = yield* makePgLedgerBatched({ maxSize: 32, workers: 4 })
+      // a call in flight's own hold is slow to arrive: the refund must still not take its credit
+      const slowExact: Api = {
+        ...inner,
+        hold: (r) => r.idempotencyKey.endsWith(":exact") ? Effect.delay(inner.hold(r), "150 millis") : inner.hold(r)
+      }
+      const gateway = yield* makeLeasedLedger(slowExact, {
+        callsPerLease: 16,
+        returnRequests: client.listen(leaseReturnChannel).pipe(Stream.map((p) => p as ProjectId))
+      })
+      // the process handling the refund, with no leases of its own, asking the others for theirs
+      const store = yield* makePgLedgerBatched({ maxSize: 8, workers: 2 }, { leaseReturnWaitMs: 3_000 })
+      const p = projectId()
+      const purchase = key("purchase")
+      yield* store.grant({ idempotencyKey: purchase, projectId: p, amount: cr(500), source: "purchase" })
+      for (let i = 0; i < 20; i++) yield* call(gateway, p, 5)
+      // a call in flight: its lease reserves 16 calls' worth in the store
+      const inFlight = yield* gateway.hold({
+        idempotencyKey: key("h"),
+        projectId: p,
+        amount: cr(5),
+        expiresAt: Date.now() + 60_000
+      })
+      assert.isAtMost((yield* store.balance(p)).available, 500 - 100 - 80)
+      // LISTEN is set up by then
+      yield* Effect.sleep("300 millis")
+      const r = yield* store.withdraw({
+        idempotencyKey: key(),
+        projectId: p,
+        amount: cr(500),
+        to: fundingAccount,
+        reason: "refund",
+        partial: true,
+        reclaimSpentOf: purchase
+      })
+      // everything but the call in flight, which took a hold of its own before its lease settled
+      assert.strictEqual(r.withdrawn, 500 - 100 - 5)
+      const paid = yield* gateway.capture({
+        idempotencyKey: key("c"),
+        holdId: inFlight.hold.id,
+        amount: cr(5),
+        payees: [{ account: contributor, amount: cr(1) }, { account: revenueAccount, amount: cr(4) }]
+      })
+      assert.isDefined(paid.transaction)
+      const b = yield* quiet(store, p)
+      assert.deepStrictEqual([b.balance, b.available, b.pending], [0, 0, 0])
       assert.strictEqual(yield* sumOfAccounts(store), 0n)
     })))
 })
