@@ -31,10 +31,10 @@ export const defaultWorkerOptions: WorkerOptions = {
   replayRetention: Duration.days(7)
 }
 
-/** An integer setting from 1 to `max`, `fallback` when unset; a bad value fails naming the variable. */
-export const positiveInteger = (name: string, max: number, fallback: number) =>
+/** An integer setting from `min` (default 1) to `max`, `fallback` when unset; a bad value fails naming the variable. */
+export const positiveInteger = (name: string, max: number, fallback: number, min = 1) =>
   Config.integer(name).pipe(
-    Config.validate({ message: `Expected an integer from 1 to ${max}`, validation: (n) => n >= 1 && n <= max }),
+    Config.validate({ message: `Expected an integer from ${min} to ${max}`, validation: (n) => n >= min && n <= max }),
     Config.withDefault(fallback)
   )
 
@@ -55,12 +55,13 @@ export const WorkerEnvConfig: Config.Config<WorkerOptions> = Config.all({
   leaseMs: positiveInteger("LEASE_MS", 3_600_000, defaultWorkerOptions.leaseMs),
   maxAttempts: positiveInteger("INBOX_MAX_ATTEMPTS", 1_000, defaultWorkerOptions.maxAttempts),
   replaySweepInterval: millis("REPLAY_SWEEP_MS", defaultWorkerOptions.replaySweepInterval),
-  replayRetention: Config.integer("REPLAY_RETENTION_HOURS").pipe(
-    // at least a day: longer than any hold or lease lives, so a settlement's retries are replays
-    Config.validate({ message: "Expected an integer from 24 to 8760", validation: (n) => n >= 24 && n <= 8_760 }),
-    Config.withDefault(Duration.toHours(defaultWorkerOptions.replayRetention)),
-    Config.map(Duration.hours)
-  )
+  // at least a day: longer than any hold or lease lives, so a settlement's retries are replays
+  replayRetention: positiveInteger(
+    "REPLAY_RETENTION_HOURS",
+    8_760,
+    Duration.toHours(defaultWorkerOptions.replayRetention),
+    24
+  ).pipe(Config.map(Duration.hours))
 }).pipe(Config.nested("WORKER"))
 
 /** The worker's intervals and batch sizes; the defaults apply unless a layer provides others. */

@@ -563,38 +563,31 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
           Effect.map((r): HoldId | undefined => r.hold.id),
           Effect.orElseSucceed(() => undefined)
         )
-      const rehold = (carve: Carve, suffix: string) =>
-        Effect.flatMap(holdOf(carve, suffix), (id) => Deferred.succeed(carve.exact!, id))
-      if (lease.wallet.withdrawing > 0) {
-        // A withdrawal waits for this wallet's leases, perhaps in another process that sees only
-        // the store: the calls take their holds while the lease still reserves its credit, so the
-        // store never shows that credit free in between (the withdrawal would take it, and the
-        // calls would go unpaid). A call the wallet cannot fund meanwhile tries again, under a key
-        // of its own (a refusal replays), once the lease has settled.
-        const unfunded: Array<Carve> = []
-        return fork(Effect.gen(function*() {
-          yield* Effect.forEach(calls, (carve) =>
-            Effect.flatMap(holdOf(carve, "exact"), (id) =>
-              id === undefined
-                ? Effect.sync(() => void unfunded.push(carve))
-                : Effect.asVoid(Deferred.succeed(carve.exact!, id))), { concurrency: "unbounded", discard: true })
-          yield* afterResolve(lease)
-          yield* Effect.either(Deferred.await(lease.settled))
-          yield* Effect.forEach(unfunded, (carve) => rehold(carve, "exact-after"), {
-            concurrency: "unbounded",
-            discard: true
-          })
-        }))
-      }
-      return Effect.zipRight(
-        afterResolve(lease),
-        fork(
-          Effect.zipRight(
-            Effect.either(Deferred.await(lease.settled)),
-            Effect.forEach(calls, (carve) => rehold(carve, "exact"), { concurrency: "unbounded", discard: true })
-          )
+      // During a withdrawal (perhaps another process's, which sees only the store) the calls take
+      // their holds while the lease still reserves its credit, so the store never shows that credit
+      // free in between: the withdrawal would take it and the calls would go unpaid. Otherwise, and
+      // for a call the wallet cannot fund meanwhile, the lease settles first (a call that tried
+      // already tries again under a key of its own: a refusal replays).
+      const holdFirst = lease.wallet.withdrawing > 0
+      const unfunded: Array<Carve> = holdFirst ? [] : calls
+      const first = Effect.forEach(calls, (carve) =>
+        Effect.flatMap(holdOf(carve, "exact"), (id) =>
+          id === undefined
+            ? Effect.sync(() => void unfunded.push(carve))
+            : Effect.asVoid(Deferred.succeed(carve.exact!, id))), { concurrency: "unbounded", discard: true })
+      const rest = Effect.zipRight(
+        Effect.either(Deferred.await(lease.settled)),
+        Effect.forEach(
+          unfunded,
+          (carve) =>
+            Effect.flatMap(holdOf(carve, holdFirst ? "exact-after" : "exact"), (id) =>
+              Deferred.succeed(carve.exact!, id)),
+          { concurrency: "unbounded", discard: true }
         )
       )
+      return holdFirst
+        ? fork(Effect.zipRight(first, Effect.zipRight(afterResolve(lease), rest)))
+        : Effect.zipRight(afterResolve(lease), fork(rest))
     }
 
     /** An open lease of the wallet that can take `need` more credit, opening one if there is none. */
@@ -606,17 +599,27 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
       Effect.suspend(() => {
         const now = Date.now()
         const open = wallet.open
-        if (open !== undefined && suits(open, need, latest)) return Effect.succeed(open)
+        if (open !== undefined && suits(open, need, latest)) {
+          return Effect.succeed(open)
+        }
         const next = wallet.next
-        if (next !== undefined && suits(next, need, latest)) return Effect.succeed(promote(wallet, next))
-        if (isExact(wallet, now)) return Effect.succeed(undefined)
+        if (next !== undefined && suits(next, need, latest)) {
+          return Effect.succeed(promote(wallet, next))
+        }
+        if (isExact(wallet, now)) {
+          return Effect.succeed(undefined)
+        }
         if (wallet.opening !== undefined) {
           return Effect.zipRight(awaitOpening(wallet, wallet.opening), successor(wallet, need, latest))
         }
-        if (open !== undefined) close(open)
+        if (open !== undefined) {
+          close(open)
+        }
         return Effect.zipRight(
           openLease(wallet, Math.max(1, Math.ceil(need / callsPerLease)), need, latest, now, false),
-          Effect.sync(() => wallet.open)
+          Effect.sync(() =>
+            wallet.open
+          )
         )
       })
 

@@ -490,22 +490,35 @@ describe.skipIf(!postgresAvailable)("two gateways leasing from one wallet on Pos
       assert.strictEqual(yield* sumOfAccounts(store), 0n)
     })))
 
-  it.live("a withdrawal asks the other process for the wallet's leases back: a refund takes the leased credit, not the payees' earnings", () =>
-    onPg(Effect.gen(function*() {
+  /**
+   * Two processes over one database: a gateway whose leases come back when another process asks
+   * (over the batched adapter, as the production stack runs it; `slowExact` delays the holds its
+   * calls in flight take of their own), and the process handling refunds, with no leases of its
+   * own, asking the others for theirs. The gateway has served 20 calls of 5 from a purchase of
+   * 500, and has one more in flight, whose lease reserves 16 calls' worth; a refund of `amount`
+   * follows. Returns what the test checks.
+   */
+  const refundWhileLeased = (amount: number, options: { readonly slowExact?: boolean } = {}) =>
+    Effect.gen(function*() {
       const client = yield* PgClient.PgClient
-      // a gateway that gives a wallet's leases back when another process asks (over the batched
-      // adapter, as the production stack runs it)
-      const gateway = yield* makeLeasedLedger(yield* makePgLedgerBatched({ maxSize: 32, workers: 4 }), {
-        callsPerLease: 16,
-        returnRequests: client.listen(leaseReturnChannel).pipe(Stream.map((p) => p as ProjectId))
-      })
-      // the process handling the refund, with no leases of its own, asking the others for theirs
+      const inner = yield* makePgLedgerBatched({ maxSize: 32, workers: 4 })
+      const gateway = yield* makeLeasedLedger(
+        options.slowExact === true
+          ? {
+            ...inner,
+            hold: (r) => r.idempotencyKey.endsWith(":exact") ? Effect.delay(inner.hold(r), "150 millis") : inner.hold(r)
+          }
+          : inner,
+        {
+          callsPerLease: 16,
+          returnRequests: client.listen(leaseReturnChannel).pipe(Stream.map((p) => p as ProjectId))
+        }
+      )
       const store = yield* makePgLedgerBatched({ maxSize: 8, workers: 2 }, { leaseReturnWaitMs: 3_000 })
       const p = projectId()
       const purchase = key("purchase")
       yield* store.grant({ idempotencyKey: purchase, projectId: p, amount: cr(500), source: "purchase" })
       for (let i = 0; i < 20; i++) yield* call(gateway, p, 5)
-      // a call in flight: its lease reserves 16 calls' worth in the store
       const inFlight = yield* gateway.hold({
         idempotencyKey: key("h"),
         projectId: p,
@@ -516,82 +529,45 @@ describe.skipIf(!postgresAvailable)("two gateways leasing from one wallet on Pos
       // LISTEN is set up by then
       yield* Effect.sleep("300 millis")
       const earned = yield* store.accountBalance(contributor)
-      const r = yield* store.withdraw({
+      const refund = yield* store.withdraw({
         idempotencyKey: key(),
         projectId: p,
-        amount: cr(390),
+        amount: cr(amount),
         to: fundingAccount,
         reason: "refund",
         partial: true,
         reclaimSpentOf: purchase
       })
-      // all of it from the wallet (the lease gave back its unspent 75); without asking, 320 from
-      // the wallet and 70 from the payees of the calls already made
-      assert.deepStrictEqual([r.withdrawn, r.reclaimed], [390, 0])
-      assert.strictEqual(yield* store.accountBalance(contributor), earned)
-      // the call in flight is still served and paid, from a hold of its own
-      yield* gateway.capture({
-        idempotencyKey: key("c"),
-        holdId: inFlight.hold.id,
-        amount: cr(5),
-        payees: [{ account: contributor, amount: cr(1) }, { account: revenueAccount, amount: cr(4) }]
-      })
-      const b = yield* quiet(store, p)
-      assert.deepStrictEqual([b.balance, b.available, b.pending], [5, 5, 0])
-      assert.strictEqual(yield* sumOfAccounts(store), 0n)
-    })))
-
-  it.live("a refund of everything while the other process has a call in flight: the call keeps its credit and is paid", () =>
-    onPg(Effect.gen(function*() {
-      const client = yield* PgClient.PgClient
-      // a gateway that gives a wallet's leases back when another process asks (over the batched
-      // adapter, as the production stack runs it)
-      const inner = yield* makePgLedgerBatched({ maxSize: 32, workers: 4 })
-      // a call in flight's own hold is slow to arrive: the refund must still not take its credit
-      const slowExact: Api = {
-        ...inner,
-        hold: (r) => r.idempotencyKey.endsWith(":exact") ? Effect.delay(inner.hold(r), "150 millis") : inner.hold(r)
-      }
-      const gateway = yield* makeLeasedLedger(slowExact, {
-        callsPerLease: 16,
-        returnRequests: client.listen(leaseReturnChannel).pipe(Stream.map((p) => p as ProjectId))
-      })
-      // the process handling the refund, with no leases of its own, asking the others for theirs
-      const store = yield* makePgLedgerBatched({ maxSize: 8, workers: 2 }, { leaseReturnWaitMs: 3_000 })
-      const p = projectId()
-      const purchase = key("purchase")
-      yield* store.grant({ idempotencyKey: purchase, projectId: p, amount: cr(500), source: "purchase" })
-      for (let i = 0; i < 20; i++) yield* call(gateway, p, 5)
-      // a call in flight: its lease reserves 16 calls' worth in the store
-      const inFlight = yield* gateway.hold({
-        idempotencyKey: key("h"),
-        projectId: p,
-        amount: cr(5),
-        expiresAt: Date.now() + 60_000
-      })
-      assert.isAtMost((yield* store.balance(p)).available, 500 - 100 - 80)
-      // LISTEN is set up by then
-      yield* Effect.sleep("300 millis")
-      const r = yield* store.withdraw({
-        idempotencyKey: key(),
-        projectId: p,
-        amount: cr(500),
-        to: fundingAccount,
-        reason: "refund",
-        partial: true,
-        reclaimSpentOf: purchase
-      })
-      // everything but the call in flight, which took a hold of its own before its lease settled
-      assert.strictEqual(r.withdrawn, 500 - 100 - 5)
+      const earnedAfter = yield* store.accountBalance(contributor)
+      // the call in flight is then served and paid, from a hold of its own
       const paid = yield* gateway.capture({
         idempotencyKey: key("c"),
         holdId: inFlight.hold.id,
         amount: cr(5),
         payees: [{ account: contributor, amount: cr(1) }, { account: revenueAccount, amount: cr(4) }]
       })
+      return { refund, earned, earnedAfter, paid, balance: yield* quiet(store, p), sum: yield* sumOfAccounts(store) }
+    })
+
+  it.live("a withdrawal asks the other process for the wallet's leases back: a refund takes the leased credit, not the payees' earnings", () =>
+    onPg(Effect.gen(function*() {
+      const { balance: b, earned, earnedAfter, refund: r, sum } = yield* refundWhileLeased(390)
+      // all of it from the wallet (the lease gave back its unspent 75); without asking, 320 from
+      // the wallet and 70 from the payees of the calls already made
+      assert.deepStrictEqual([r.withdrawn, r.reclaimed], [390, 0])
+      assert.strictEqual(earnedAfter, earned)
+      assert.deepStrictEqual([b.balance, b.available, b.pending], [5, 5, 0])
+      assert.strictEqual(sum, 0n)
+    })))
+
+  it.live("a refund of everything while the other process has a call in flight: the call keeps its credit and is paid", () =>
+    onPg(Effect.gen(function*() {
+      // the call in flight's own hold is slow to arrive: the refund must still not take its credit
+      const { balance: b, paid, refund: r, sum } = yield* refundWhileLeased(500, { slowExact: true })
+      // everything but the call in flight, which took a hold of its own before its lease settled
+      assert.strictEqual(r.withdrawn, 500 - 100 - 5)
       assert.isDefined(paid.transaction)
-      const b = yield* quiet(store, p)
       assert.deepStrictEqual([b.balance, b.available, b.pending], [0, 0, 0])
-      assert.strictEqual(yield* sumOfAccounts(store), 0n)
+      assert.strictEqual(sum, 0n)
     })))
 })

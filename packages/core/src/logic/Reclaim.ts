@@ -132,6 +132,16 @@ interface MutableLotRefunds {
   carriedIn: Array<{ lot: GrantId; amount: number }>
 }
 
+/** Takes up to `max` (when above 0) from the oldest spending `state` carries. */
+const takeOldest = (state: MutableLotRefunds, max: number): Carry | undefined => {
+  const oldest = state.carriedIn[0]
+  if (oldest === undefined || max <= 0) return undefined
+  const amount = Math.min(max, oldest.amount)
+  oldest.amount -= amount
+  if (oldest.amount === 0) state.carriedIn.shift()
+  return { lot: oldest.lot, amount }
+}
+
 const byName = ([a]: readonly [string, number], [b]: readonly [string, number]) => (a < b ? -1 : a > b ? 1 : 0)
 
 /**
@@ -193,13 +203,9 @@ export const refund = (
       get(a.grantId).carriedIn.push({ lot: lotId, amount: carried })
       left -= carried
     }
-    while (left > 0 && own.carriedIn.length > 0) {
-      const oldest = own.carriedIn[0]!
-      const moved = Math.min(left, oldest.amount)
-      oldest.amount -= moved
-      if (oldest.amount === 0) own.carriedIn.shift()
-      get(a.grantId).carriedIn.push({ lot: oldest.lot, amount: moved })
-      left -= moved
+    for (let moved = takeOldest(own, left); moved !== undefined; moved = takeOldest(own, left)) {
+      get(a.grantId).carriedIn.push(moved)
+      left -= moved.amount
     }
   }
 
@@ -223,15 +229,14 @@ export const refund = (
     covered += c
     left -= c
   }
-  while (left > 0 && own.carriedIn.length > 0) {
-    const oldest = own.carriedIn[0]!
-    const c = reclaimFrom(oldest.lot, Math.min(left, oldest.amount))
-    if (c === 0) break
-    get(oldest.lot).carried -= c
-    oldest.amount -= c
-    if (oldest.amount === 0) own.carriedIn.shift()
-    covered += c
-    left -= c
+  for (let carried = takeOldest(own, left); carried !== undefined; carried = takeOldest(own, left)) {
+    // carried spending is never covered yet (covered + carried <= spent), so all of it is reclaimed
+    if (reclaimFrom(carried.lot, carried.amount) !== carried.amount) {
+      throw new Error(`carried spending of lot ${carried.lot} is not reclaimable`)
+    }
+    get(carried.lot).carried -= carried.amount
+    covered += carried.amount
+    left -= carried.amount
   }
   return {
     covered,
