@@ -6,12 +6,13 @@ import { HttpLayerRouter } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Billing, Gateway, KeyIssuer, Subscriptions } from "@tollgate/core"
 import { Cause, Effect, Layer } from "effect"
-import { createServer } from "node:http"
+import type { IncomingMessage, ServerResponse } from "node:http"
+import { Server } from "node:http"
 import { makeProblem, problemResponse } from "./Problem.js"
 import type { IsolationOptions } from "./proxy/Isolation.js"
 import { defaultIsolationOptions, isolationLayer } from "./proxy/Isolation.js"
-import { UpstreamAgentLive } from "./proxy/MeteredProxy.js"
-import { isSafePath } from "./proxy/MeteredProxy.js"
+import type { NodeProxyHandler } from "./proxy/MeteredProxy.js"
+import { isSafePath, MeteredProxy, MeteredProxyLive, UpstreamAgentLive } from "./proxy/MeteredProxy.js"
 import { ProxyRoutes } from "./proxy/ProxyRoutes.js"
 
 /**
@@ -62,17 +63,103 @@ export interface GatewayServerOptions {
   readonly isolation?: IsolationOptions | undefined
 }
 
+/**
+ * The first path segments the router's other routes claim (`v1`, `admin`, `docs`, …), learnt from
+ * the routes as they are added; `true` when one of them could match any first segment (a
+ * parameter or wildcard there), so that nothing may bypass the router.
+ */
+interface Claimed {
+  segments: Set<string>
+  all: boolean
+}
+
+const firstSegment = (path: string): string => {
+  const rest = path.startsWith("/") ? path.slice(1) : path
+  const end = rest.indexOf("/")
+  return end === -1 ? rest : rest.slice(0, end)
+}
+
+const claim = (claimed: Claimed, path: string) => {
+  const segment = firstSegment(path)
+  if (segment.includes(":") || segment.includes("*") || segment === "") claimed.all = true
+  else claimed.segments.add(segment)
+}
+
+/** The router, noting the path of every route added through it. */
+const claiming = (
+  router: HttpLayerRouter.HttpRouter,
+  claimed: Claimed,
+  prefix = ""
+): HttpLayerRouter.HttpRouter => ({
+  ...router,
+  prefixed: (p) => claiming(router.prefixed(p), claimed, prefix + p),
+  add: (method, path, handler, options) => {
+    claim(claimed, prefix + path)
+    return router.add(method, path, handler, options)
+  },
+  addAll: (routes) => {
+    for (const route of routes) claim(claimed, prefix + route.path)
+    return router.addAll(routes)
+  }
+})
+
+/**
+ * Node's server, with the proxied calls taken off the router: a request whose first path segment
+ * no other route claims goes straight to the proxy's handler (what the router would have chosen,
+ * its `/*` route, without the platform's request and response machinery); anything else, and
+ * anything not plainly a path (an absolute URL, a percent-escaped first segment), goes to the
+ * router as before.
+ */
+class GatewayNodeServer extends Server {
+  proxy: NodeProxyHandler | undefined = undefined
+  readonly claimed: Claimed = { segments: new Set(), all: false }
+
+  override emit(event: string | symbol, ...args: Array<any>): boolean {
+    if (event === "request" && this.proxy !== undefined && !this.claimed.all) {
+      const request = args[0] as IncomingMessage
+      const url = request.url ?? ""
+      if (url.startsWith("/")) {
+        let end = 1
+        while (end < url.length) {
+          const c = url.charCodeAt(end)
+          if (c === 47 /* / */ || c === 63 /* ? */ || c === 35 /* # */) break
+          end++
+        }
+        const segment = url.slice(1, end)
+        if (!segment.includes("%") && !this.claimed.segments.has(segment)) {
+          void this.proxy(request, args[1] as ServerResponse)
+          return true
+        }
+      }
+    }
+    return (super.emit as (event: string | symbol, ...args: Array<any>) => boolean).call(this, event, ...args)
+  }
+}
+
 /** Serves `routes` and the proxy on `host:port`; the proxy's own services are built here. */
 export const gatewayServer = <E, R>(routes: Layer.Layer<never, E, R>, options: GatewayServerOptions) =>
-  HttpLayerRouter.serve(Layer.mergeAll(routes, ProxyRoutes, ProblemFallback), {
-    disableLogger: true,
-    disableListenLog: true,
-    // ids may be up to 200 characters; the router refuses longer path parameters than 100 by default
-    routerConfig: { maxParamLength: 256 }
-  }).pipe(
-    Layer.provide(Layer.mergeAll(isolationLayer(options.isolation ?? defaultIsolationOptions), UpstreamAgentLive)),
-    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host }))
-  )
+  Layer.unwrapEffect(Effect.sync(() => {
+    const server = new GatewayNodeServer()
+    const claimingRoutes = routes.pipe(
+      Layer.provide(Layer.effect(
+        HttpLayerRouter.HttpRouter,
+        Effect.map(HttpLayerRouter.HttpRouter, (router) => claiming(router, server.claimed))
+      ))
+    )
+    const direct = Layer.effectDiscard(Effect.map(MeteredProxy, (proxy) => {
+      server.proxy = proxy
+    }))
+    return HttpLayerRouter.serve(Layer.mergeAll(claimingRoutes, ProxyRoutes, ProblemFallback, direct), {
+      disableLogger: true,
+      disableListenLog: true,
+      // ids may be up to 200 characters; the router refuses longer path parameters than 100 by default
+      routerConfig: { maxParamLength: 256 }
+    }).pipe(
+      Layer.provide(MeteredProxyLive),
+      Layer.provide(Layer.mergeAll(isolationLayer(options.isolation ?? defaultIsolationOptions), UpstreamAgentLive)),
+      Layer.provideMerge(NodeHttpServer.layer(() => server, { port: options.port, host: options.host }))
+    )
+  }))
 
 /** The address the server listens on, as a base URL. */
 export const serverUrl = (address: HttpServer.Address): string =>

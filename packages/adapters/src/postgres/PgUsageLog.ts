@@ -46,27 +46,31 @@ const UsageFromRow = Schema.transform(UsageRow, UsageRecord, {
     credits: row.credits,
     limiter: row.limiter
   }),
-  encode: (usage) => ({
-    request_id: usage.requestId,
-    at: usage.at,
-    project_id: usage.projectId,
-    key_id: usage.keyId,
-    plan_id: usage.planId,
-    plan_version: usage.planVersion,
-    route_id: usage.routeId,
-    category: usage.category,
-    dataset_id: usage.datasetId ?? null,
-    status: usage.status,
-    outcome: usage.outcome,
-    refusal: usage.refusal ?? null,
-    latency_ms: usage.latencyMs,
-    credits: usage.credits,
-    limiter: usage.limiter
-  })
+  encode: (usage) => toRow(usage)
+})
+
+/** A usage record as its row: the record is validated when made, so this only renames. */
+const toRow = (usage: typeof UsageRecord.Encoded): typeof UsageRow.Type => ({
+  request_id: usage.requestId,
+  at: usage.at,
+  project_id: usage.projectId,
+  key_id: usage.keyId,
+  plan_id: usage.planId,
+  plan_version: usage.planVersion,
+  route_id: usage.routeId,
+  category: usage.category,
+  dataset_id: usage.datasetId ?? null,
+  status: usage.status,
+  outcome: usage.outcome,
+  refusal: usage.refusal ?? null,
+  latency_ms: usage.latencyMs,
+  credits: usage.credits,
+  limiter: usage.limiter
 })
 
 const decodeUsage = Schema.decodeUnknown(Schema.Array(UsageFromRow))
-const encodeUsage = Schema.encode(UsageFromRow)
+
+const usageColumns = Object.keys(UsageRow.fields).join(", ")
 
 const SummaryRow = Schema.Struct({ grp: Schema.String, calls: Int8, credits: Int8 })
 const decodeSummary = Schema.decodeUnknown(Schema.Array(SummaryRow))
@@ -123,10 +127,16 @@ const make = (options: { readonly batch?: GroupCommitOptions | undefined }) =>
       ])
 
     type Row = typeof UsageFromRow.Encoded
-    /** Inserts rows in one statement; a row whose request id is already stored (or earlier in the same group) exists. */
+    /**
+     * Inserts rows in one statement; a row whose request id is already stored (or earlier in the
+     * same group) exists. The rows travel as one JSON parameter rather than fifteen parameters
+     * each: the statement's text is the same for every group, and the server parses one value
+     * (on the embedded store, binding each parameter cost more than the insert itself).
+     */
     const insert = (rows: ReadonlyArray<Row>) =>
       sql<{ request_id: string }>`
-      INSERT INTO usage_records ${sql.insert(rows as Array<Row>)}
+      INSERT INTO usage_records (${sql.literal(usageColumns)})
+      SELECT ${sql.literal(usageColumns)} FROM json_populate_recordset(NULL::usage_records, ${JSON.stringify(rows)})
       ON CONFLICT (request_id) DO NOTHING
       RETURNING request_id`.pipe(Effect.map((created) => {
         const fresh = new Set(created.map((r) => r.request_id))
@@ -139,7 +149,7 @@ const make = (options: { readonly batch?: GroupCommitOptions | undefined }) =>
       : yield* makeGroupCommit(insert, options.batch)
 
     const record = Effect.fnUntraced(function*(usage: UsageRecord) {
-      return yield* insertOne(yield* encodeUsage(usage))
+      return yield* insertOne(toRow(usage))
     }, orUnavailable)
 
     const list = Effect.fnUntraced(

@@ -112,6 +112,11 @@ export const isChargeable = (status: number): boolean => status >= 100 && status
 /**
  * The request path as use cases: `admit` authenticates, resolves, entitles, rate-limits and
  * reserves; `settle` captures (with the contributor's share) or voids, and records the usage row.
+ *
+ * These run on every proxied call, so they are untraced (`Effect.fnUntraced`): a traced
+ * `Effect.fn` captures a stack and makes a span on each call, which measured 15–35 µs apiece —
+ * a tenth of a call's whole CPU on the proxy (docs/benchmarks.md). The stores they call trace
+ * their own queries.
  */
 export class Gateway extends Effect.Service<Gateway>()("@tollgate/core/Gateway", {
   effect: Effect.gen(function*() {
@@ -124,7 +129,7 @@ export class Gateway extends Effect.Service<Gateway>()("@tollgate/core/Gateway",
     const outbox = yield* Outbox
 
     /** Format and checksum first, so a forged or mistyped key costs no lookup. */
-    const authenticate = Effect.fn("Gateway.authenticate")(function*(credential: string | undefined) {
+    const authenticate = Effect.fnUntraced(function*(credential: string | undefined) {
       if (credential === undefined || credential.length === 0) {
         return yield* new Unauthorized({ code: "missing_key" })
       }
@@ -183,7 +188,7 @@ export class Gateway extends Effect.Service<Gateway>()("@tollgate/core/Gateway",
         Effect.asVoid
       )
 
-    const admit = Effect.fn("Gateway.admit")(function*(request: AdmitRequest) {
+    const admit = Effect.fnUntraced(function*(request: AdmitRequest) {
       const startedAt = yield* Clock.currentTimeMillis
       const { key, plan, project } = yield* authenticate(request.credential)
 
@@ -335,7 +340,7 @@ export class Gateway extends Effect.Service<Gateway>()("@tollgate/core/Gateway",
      * dataset contributor's share, or voids the hold when the upstream failed; records the
      * usage row; queues a low-balance prompt when the call leaves the wallet below the plan's threshold.
      */
-    const settle = Effect.fn("Gateway.settle")(function*(ticket: Ticket, call: CallOutcome) {
+    const settle = Effect.fnUntraced(function*(ticket: Ticket, call: CallOutcome) {
       const chargeable = isChargeable(call.status)
       const reported = call.reportedCost
       const cost = (reported !== undefined && Number.isSafeInteger(reported) && reported >= 0

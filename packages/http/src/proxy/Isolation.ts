@@ -23,8 +23,8 @@ export const defaultIsolationOptions: IsolationOptions = {
 }
 
 export interface IsolationService {
-  /** Takes a slot of the project's cap, or refuses. The returned effect gives the slot back (once). */
-  readonly acquireSlot: (projectId: ProjectId, cap: number) => Effect.Effect<Effect.Effect<void>, Overloaded>
+  /** Takes a slot of the project's cap, or refuses. The returned function gives the slot back (once). */
+  readonly acquireSlot: (projectId: ProjectId, cap: number) => Effect.Effect<() => void, Overloaded>
   /** Asks the upstream's breaker to let one call through, or refuses. */
   readonly admitUpstream: (upstream: string, now: number) => Effect.Effect<void, Overloaded>
   /** Tells the upstream's breaker how an admitted call ended. */
@@ -74,13 +74,13 @@ export const makeIsolation = (options: IsolationOptions = defaultIsolationOption
         }
         inFlight.set(projectId, current + 1)
         let released = false
-        return Effect.succeed(Effect.sync(() => {
+        return Effect.succeed(() => {
           if (released) return
           released = true
           const left = (inFlight.get(projectId) ?? 1) - 1
           if (left <= 0) inFlight.delete(projectId)
           else inFlight.set(projectId, left)
-        }))
+        })
       }),
     admitUpstream: (upstream, now) =>
       Effect.suspend(() => {

@@ -4,22 +4,30 @@
  * `Gateway.admit`), the process's own isolation checks (concurrency cap, circuit breaker), hold,
  * proxy, settle, record.
  *
+ * It is a handler of Node's own request and response, not an Effect HTTP route: the gateway's
+ * server hands it every request outside the management API's paths (GatewayServer.ts), so a
+ * proxied call pays for no request or response objects, router or response pipeline of the
+ * platform — the larger part of a call's CPU when it went through them (docs/benchmarks.md). The
+ * use cases still run as Effects, one fiber to admit and one to settle.
+ *
  * Bodies stream both ways without buffering: the caller's request (a Node `IncomingMessage`) is
  * the upstream request's body, and the upstream's response body (an undici `Readable`) is piped
  * to the caller. The call is settled when the upstream's response headers arrive, so the
  * response can say what it cost: a status below 400 captures the hold (at the upstream's
  * reported cost when the route names a cost header, never more than the hold), anything else
- * voids it. The request id is always minted here; a caller's `x-request-id` is never a ledger key.
+ * voids it, and so does a caller who went away before the answer. The request id is always
+ * minted here; a caller's `x-request-id` is never a ledger key.
  */
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServerRequest } from "@effect/platform-node"
-import type { CallOutcome, RequestId, Ticket } from "@tollgate/core"
+import type { CallOutcome, Refusal, RequestId, Settlement, Ticket } from "@tollgate/core"
 import { Gateway } from "@tollgate/core"
-import { Cause, Clock, Context, Effect, Exit, Layer, Metric } from "effect"
+import type { Either } from "effect"
+import { Cause, Context, Effect, Layer, Metric, Runtime } from "effect"
+import type { IncomingMessage, ServerResponse } from "node:http"
 import type { Dispatcher } from "undici"
 import { Agent } from "undici"
 import { creditsCharged, degradedDecisions, proxyLatency, proxyRefusals, proxyRequests } from "../Metrics.js"
-import { makeProblem, problemResponse, refusalProblem } from "../Problem.js"
+import type { Problem } from "../Problem.js"
+import { makeProblem, problemContentType, refusalProblem } from "../Problem.js"
 import { callerResponseHeaders, upstreamRequestHeaders } from "./ForwardHeaders.js"
 import { Isolation } from "./Isolation.js"
 import { rateLimitHeaders } from "./RateLimitHeaders.js"
@@ -154,148 +162,164 @@ const chargedOf = taggedOnce((route) => Metric.tagged(creditsCharged, "route", r
 const latencyOf = taggedOnce((route) => Metric.tagged(proxyLatency, "route", route!))
 const degradedOf = taggedOnce((decision) => Metric.tagged(degradedDecisions, "decision", decision!))
 
-const countRequest = (route: string, status: number) => Metric.increment(requestsOf(route, String(status)))
+/** A handler of Node's request and response; it answers every request it is given. */
+export type NodeProxyHandler = (request: IncomingMessage, response: ServerResponse) => Promise<void>
 
-/** The proxy's handler, for a catch-all route of the gateway's router. */
+const count = (route: string, status: number) => requestsOf(route, String(status)).unsafeUpdate(1, [])
+
+/** Writes a problem document, or drops the connection if an answer was already begun. */
+const sendProblem = (
+  response: ServerResponse,
+  problem: Problem,
+  headers: Record<string, string>,
+  route = "none"
+) => {
+  refusalsOf(problem.code).unsafeUpdate(1, [])
+  count(route, problem.status)
+  if (response.headersSent) {
+    response.destroy()
+    return
+  }
+  const body = JSON.stringify(problem)
+  response.writeHead(problem.status, {
+    ...headers,
+    "content-type": problemContentType,
+    "content-length": String(Buffer.byteLength(body))
+  })
+  response.end(body)
+}
+
+const invalidPath = makeProblem(
+  400,
+  "invalid_path",
+  "Invalid path",
+  "The path has dot segments, encoded separators or bad escapes"
+)
+
+const internalError = makeProblem(500, "internal_error", "Internal error", "The gateway failed to answer this request")
+
+/** Resolves once the response is finished or its connection closed. */
+const closed = (response: ServerResponse) =>
+  response.closed ? Promise.resolve() : new Promise<void>((resolve) => response.once("close", () => resolve()))
+
+/** The proxy's handler, for the gateway's server (and a catch-all route of its router). */
 export const makeMeteredProxy = Effect.gen(function*() {
   const gateway = yield* Gateway
   const isolation = yield* Isolation
   const agents = yield* UpstreamAgent
+  const run = Runtime.runPromise(yield* Effect.runtime<never>())
 
-  const refused = (code: string, status: number, response: HttpServerResponse.HttpServerResponse, route = "none") =>
-    Effect.as(
-      Effect.zipRight(
-        Metric.increment(refusalsOf(code)),
-        countRequest(route, status)
-      ),
-      response
+  const admitted = (refusal: Refusal) =>
+    refusal._tag !== "DependencyUnavailable" ? Effect.void : Effect.zipRight(
+      Effect.logWarning("refused: dependency unavailable", refusal.dependency, refusal.message),
+      refusal.dependency === "rate_limiter" ? Metric.increment(degradedOf("degraded_closed")) : Effect.void
     )
 
-  const settle = (ticket: Ticket, call: CallOutcome) =>
+  const settle = (ticket: Ticket, call: CallOutcome): Effect.Effect<Either.Either<Settlement, Refusal>> =>
     gateway.settle(ticket, call).pipe(
-      Effect.tap((s) =>
-        s.charged > 0
-          ? Metric.incrementBy(chargedOf(ticket.route.id), s.charged)
-          : Effect.void
-      )
+      Effect.tap((s) => {
+        if (s.charged > 0) chargedOf(ticket.route.id).unsafeUpdate(s.charged, [])
+      }),
+      Effect.either
     )
 
-  return Effect.gen(function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const incoming = NodeHttpServerRequest.toIncomingMessage(request)
-    const startedAt = yield* Clock.currentTimeMillis
+  const serve = async (incoming: IncomingMessage, response: ServerResponse): Promise<void> => {
+    const startedAt = Date.now()
     const requestId = `req_${globalThis.crypto.randomUUID().replaceAll("-", "")}` as RequestId
     const idHeaders = { [requestIdHeader]: requestId }
-    const pathAndQuery = request.url
+    const method = incoming.method ?? "GET"
+    const pathAndQuery = incoming.url ?? "/"
     const q = pathAndQuery.indexOf("?")
     const path = q === -1 ? pathAndQuery : pathAndQuery.slice(0, q)
-    if (!isSafePath(path)) {
-      return yield* refused(
-        "invalid_path",
-        400,
-        problemResponse(
-          makeProblem(
-            400,
-            "invalid_path",
-            "Invalid path",
-            "The path has dot segments, encoded separators or bad escapes"
-          ),
-          idHeaders
-        )
-      )
-    }
+    if (!isSafePath(path)) return sendProblem(response, invalidPath, idHeaders)
     const query = new URLSearchParams(q === -1 ? "" : pathAndQuery.slice(q + 1))
 
-    let release: Effect.Effect<void> = Effect.void
-    const admitted = yield* gateway.admit({
-      requestId,
-      credential: credentialOf(incoming.headers),
-      method: request.method,
-      path,
-      query,
-      guard: ({ plan, project, route }) =>
-        Effect.gen(function*() {
-          release = yield* isolation.acquireSlot(project.id, plan.concurrencyCap)
-          const upstreamAdmitted = yield* Effect.either(isolation.admitUpstream(route.upstream, startedAt))
-          if (upstreamAdmitted._tag === "Left") {
-            yield* release
-            return yield* upstreamAdmitted.left
-          }
-        })
-    }).pipe(Effect.either)
+    // a caller who goes away before the answer is not charged
+    let callerGone = false
+    response.once("close", () => {
+      if (!response.writableFinished) callerGone = true
+    })
 
-    if (admitted._tag === "Left") {
-      yield* release
-      const refusal = admitted.left
-      if (refusal._tag === "DependencyUnavailable") {
-        yield* Effect.logWarning("refused: dependency unavailable", refusal.dependency, refusal.message)
-        if (refusal.dependency === "rate_limiter") {
-          yield* Metric.increment(degradedOf("degraded_closed"))
-        }
-      }
+    let release = () => {}
+    const admission = await run(
+      Effect.either(gateway.admit({
+        requestId,
+        credential: credentialOf(incoming.headers),
+        method,
+        path,
+        query,
+        guard: ({ plan, project, route }) =>
+          Effect.gen(function*() {
+            release = yield* isolation.acquireSlot(project.id, plan.concurrencyCap)
+            const upstreamAdmitted = yield* Effect.either(isolation.admitUpstream(route.upstream, startedAt))
+            if (upstreamAdmitted._tag === "Left") {
+              release()
+              return yield* upstreamAdmitted.left
+            }
+          })
+      })).pipe(Effect.tap((either) => either._tag === "Left" ? admitted(either.left) : Effect.void))
+    )
+
+    if (admission._tag === "Left") {
+      release()
+      const refusal = admission.left
       const { headers, problem } = refusalProblem(refusal)
       const limits = refusal._tag === "RateLimited" ? rateLimitHeaders(refusal.limits) : {}
-      return yield* refused(
-        problem.code,
-        problem.status,
-        problemResponse(problem, { ...headers, ...limits, ...idHeaders })
+      return sendProblem(response, problem, { ...headers, ...limits, ...idHeaders })
+    }
+
+    const ticket = admission.right
+    const route = ticket.route
+    if (ticket.limiter === "degraded_open") degradedOf("degraded_open").unsafeUpdate(1, [])
+
+    // From here on the hold must end captured or voided whatever happens: a failure before the
+    // settlement voids it rather than leaving it to expire.
+    let settled = false
+    const settleOnce = (call: CallOutcome, recordUpstream?: boolean) => {
+      settled = true
+      const settling = settle(ticket, call)
+      return run(
+        recordUpstream === undefined
+          ? settling
+          : Effect.zipRight(isolation.recordUpstream(route.upstream, recordUpstream, Date.now()), settling)
       )
     }
+    try {
+      if (callerGone) {
+        await settleOnce({ status: 0, latencyMs: Date.now() - startedAt })
+        release()
+        return
+      }
 
-    const ticket = admitted.right
-    const route = ticket.route
-    if (ticket.limiter === "degraded_open") {
-      yield* Metric.increment(degradedOf("degraded_open"))
-    }
-
-    const identity: Record<string, string> = {
-      "x-tollgate-request-id": requestId,
-      "x-tollgate-project": ticket.project.id,
-      "x-tollgate-plan": `${ticket.plan.id}@${ticket.plan.version}`,
-      "x-tollgate-key": ticket.key.id,
-      "x-tollgate-route": route.id
-    }
-    if (ticket.dataset !== undefined) identity["x-tollgate-dataset"] = ticket.dataset.id
-
-    const headers = upstreamRequestHeaders(incoming.headers, identity, {
-      for: incoming.socket.remoteAddress,
-      proto: "http",
-      host: typeof incoming.headers.host === "string" ? incoming.headers.host : undefined
-    })
-    const withBody = hasBody(request.method, incoming.headers)
-
-    // From here on the hold must end captured or voided whatever happens to this fiber: an
-    // interruption (the caller went away) voids it rather than leaving it to expire.
-    let settled = false
-    const settleOnce = (call: CallOutcome) =>
-      Effect.suspend(() => {
-        if (settled) return Effect.succeed(undefined)
-        settled = true
-        return settle(ticket, call)
+      const identity: Record<string, string> = {
+        "x-tollgate-request-id": requestId,
+        "x-tollgate-project": ticket.project.id,
+        "x-tollgate-plan": `${ticket.plan.id}@${ticket.plan.version}`,
+        "x-tollgate-key": ticket.key.id,
+        "x-tollgate-route": route.id
+      }
+      if (ticket.dataset !== undefined) identity["x-tollgate-dataset"] = ticket.dataset.id
+      const headers = upstreamRequestHeaders(incoming.headers, identity, {
+        for: incoming.socket.remoteAddress,
+        proto: "http",
+        host: typeof incoming.headers.host === "string" ? incoming.headers.host : undefined
       })
 
-    const exchange = Effect.gen(function*() {
       const target = targetOf(route.upstream)
-      const sent = yield* Effect.either(Effect.tryPromise({
-        try: () =>
-          agents.forTimeout(route.timeoutMs).request({
-            origin: target.origin,
-            path: target.basePath + pathAndQuery,
-            method: request.method as Dispatcher.HttpMethod,
-            headers,
-            body: withBody ? incoming : null
-          }),
-        catch: classify
-      }))
-      const now = yield* Clock.currentTimeMillis
-      const latencyMs = now - startedAt
-
-      if (sent._tag === "Left") {
-        const failure = sent.left
-        yield* isolation.recordUpstream(route.upstream, false, now)
-        const s = yield* settleOnce({ status: 0, latencyMs })
-        yield* release
-        yield* Effect.logWarning(`upstream ${failure.kind}`, route.id, failure.message)
+      let sent: Dispatcher.ResponseData
+      try {
+        sent = await agents.forTimeout(route.timeoutMs).request({
+          origin: target.origin,
+          path: target.basePath + pathAndQuery,
+          method: method as Dispatcher.HttpMethod,
+          headers,
+          body: hasBody(method, incoming.headers) ? incoming : null
+        })
+      } catch (error) {
+        const failure = classify(error)
+        const s = await settleOnce({ status: 0, latencyMs: Date.now() - startedAt }, false)
+        release()
+        await run(Effect.logWarning(`upstream ${failure.kind}`, route.id, failure.message))
         const problem = failure.kind === "timeout"
           ? makeProblem(
             504,
@@ -309,94 +333,75 @@ export const makeMeteredProxy = Effect.gen(function*() {
             "Bad gateway",
             "The upstream could not be reached; nothing was charged"
           )
-        return yield* refused(
-          problem.code,
-          problem.status,
-          problemResponse(problem, {
-            ...idHeaders,
-            [chargedHeader]: "0",
-            ...(s === undefined ? {} : { [remainingHeader]: String(s.balance.available) }),
-            ...rateLimitHeaders(ticket.limits)
-          }),
-          route.id
-        )
+        return sendProblem(response, problem, {
+          ...idHeaders,
+          [chargedHeader]: "0",
+          ...(s._tag === "Right" ? { [remainingHeader]: String(s.right.balance.available) } : {}),
+          ...rateLimitHeaders(ticket.limits)
+        }, route.id)
       }
 
-      const response = sent.right
-      yield* isolation.recordUpstream(route.upstream, response.statusCode < 500, now)
+      const latencyMs = Date.now() - startedAt
+      const body = sent.body
+      const upstreamOk = sent.statusCode < 500
+      if (callerGone) {
+        // destroying an undici body emits an AbortError: without a listener it would be uncaught
+        body.once("error", () => undefined)
+        body.destroy()
+        await settleOnce({ status: 0, latencyMs }, upstreamOk)
+        release()
+        return
+      }
       const reportedCost = route.costHeader === undefined
         ? undefined
-        : parseCost(response.headers[route.costHeader.toLowerCase()])
-      const settled_ = yield* Effect.either(settleOnce({ status: response.statusCode, latencyMs, reportedCost }))
-      if (settled_._tag === "Left") {
+        : parseCost(sent.headers[route.costHeader.toLowerCase()])
+      const settlement = await settleOnce({ status: sent.statusCode, latencyMs, reportedCost }, upstreamOk)
+      if (settlement._tag === "Left") {
         // the ledger did not answer: the hold is left to expire, so the caller is not charged,
         // and the upstream's answer is not handed out for free
-        // destroying an undici body emits an AbortError: without a listener it would be uncaught
-        response.body.once("error", () => undefined)
-        response.body.destroy()
-        yield* release
-        const { headers: extra, problem } = refusalProblem(settled_.left)
-        yield* Effect.logWarning("settlement failed", settled_.left.message)
-        return yield* refused(
-          problem.code,
-          problem.status,
-          problemResponse(problem, { ...extra, ...idHeaders }),
-          route.id
-        )
+        body.once("error", () => undefined)
+        body.destroy()
+        release()
+        const { headers: extra, problem } = refusalProblem(settlement.left)
+        await run(Effect.logWarning("settlement failed", settlement.left.message))
+        return sendProblem(response, problem, { ...extra, ...idHeaders }, route.id)
       }
-      const settlement = settled_.right
+      const s = settlement.right
       // the slot is held until the body has been sent (or the caller went away)
-      const body = response.body
-      let slotFreed = false
-      const freeSlot = () => {
-        if (slotFreed) return
-        slotFreed = true
-        Effect.runSync(release)
-      }
-      body.once("close", freeSlot)
-      body.once("error", freeSlot)
-
+      body.once("close", release)
+      body.once("error", release)
       const out: Record<string, string | Array<string>> = {
-        ...callerResponseHeaders(response.headers),
+        ...callerResponseHeaders(sent.headers),
         ...rateLimitHeaders(ticket.limits),
         ...idHeaders,
-        [chargedHeader]: String(settlement?.charged ?? 0),
-        ...(settlement === undefined ? {} : { [remainingHeader]: String(settlement.balance.available) })
+        [chargedHeader]: String(s.charged),
+        [remainingHeader]: String(s.balance.available)
       }
-      yield* Metric.update(latencyOf(route.id), latencyMs / 1000)
-      yield* countRequest(route.id, response.statusCode)
-      // The body is piped straight into Node's response, and the handler returns once it has
-      // been sent (or the caller went away); the server then finds the response ended and
-      // writes nothing more. Measured: a third of the CPU of returning the stream as an
-      // `HttpServerResponse.raw` body (docs/benchmarks.md).
-      const nodeResponse = NodeHttpServerRequest.toServerResponse(request)
-      nodeResponse.writeHead(response.statusCode, out)
-      yield* Effect.async<void>((resume) => {
-        let resumed = false
-        nodeResponse.once("close", () => {
-          if (!body.readableEnded) body.destroy()
-          if (!resumed) {
-            resumed = true
-            resume(Effect.void)
-          }
-        })
-        body.once("error", () => nodeResponse.destroy())
-        body.pipe(nodeResponse)
+      latencyOf(route.id).unsafeUpdate(latencyMs / 1000, [])
+      count(route.id, sent.statusCode)
+      response.writeHead(sent.statusCode, out)
+      response.once("close", () => {
+        if (!body.readableEnded) body.destroy()
       })
-      return HttpServerResponse.empty({ status: response.statusCode })
-    })
+      body.once("error", () => response.destroy())
+      body.pipe(response)
+      return closed(response)
+    } catch (error) {
+      if (!settled) await settleOnce({ status: 0, latencyMs: 0 }).catch(() => undefined)
+      release()
+      throw error
+    }
+  }
 
-    return yield* exchange.pipe(
-      Effect.onExit((exit) =>
-        Exit.isSuccess(exit)
-          ? Effect.void
-          : Effect.zipRight(
-            Effect.ignore(settleOnce({ status: 0, latencyMs: 0 })),
-            Exit.isInterrupted(exit)
-              ? release
-              : Effect.zipRight(release, Effect.logError("proxy failed", Cause.pretty(exit.cause)))
-          )
+  return (incoming: IncomingMessage, response: ServerResponse): Promise<void> =>
+    serve(incoming, response).catch((error) =>
+      run(Effect.logError("proxy failed", Cause.pretty(Cause.die(error)))).then(() =>
+        sendProblem(response, internalError, {})
       )
     )
-  })
-})
+}) satisfies Effect.Effect<NodeProxyHandler, never, Gateway | Isolation | UpstreamAgent>
+
+/** The process's one proxy handler, shared by the server's direct path and its catch-all route. */
+export class MeteredProxy extends Context.Tag("@tollgate/http/MeteredProxy")<MeteredProxy, NodeProxyHandler>() {}
+
+export const MeteredProxyLive = Layer.effect(MeteredProxy, makeMeteredProxy)

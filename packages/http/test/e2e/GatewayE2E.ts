@@ -365,6 +365,42 @@ export const gatewayE2E = (stack: StackUnderTest) =>
       assert.isBelow(otherMs, 1_000)
     })
 
+    it("a caller who goes away before the answer is not charged, and its concurrency slot comes back", async () => {
+      const key = fixture.keys["flood-b"]!
+      const before = await available("flood-b")
+      const since = Date.now()
+      // as many calls as the plan's cap, each abandoned while the upstream is still working
+      const abandoned = Array.from({ length: 3 }, async () => {
+        const controller = new AbortController()
+        const pending = call("/api/slow?ms=400", key, { signal: controller.signal })
+        setTimeout(() => controller.abort(), 100)
+        return pending.then(() => "answered", () => "aborted")
+      })
+      assert.deepStrictEqual(await Promise.all(abandoned), ["aborted", "aborted", "aborted"])
+      // the gateway finds the callers gone once the upstream has answered, and voids their holds
+      const settled = () =>
+        fixture.run(Effect.map(
+          Effect.flatMap(UsageLog, (log) =>
+            log.list(
+              { projectId: "flood-b" as ProjectId, routeId: "slow" as RouteId, from: since, to: Date.now() + 1 },
+              {
+                limit: 10
+              }
+            )),
+          (page) => page.records
+        ))
+      const deadline = Date.now() + 5_000
+      while ((await settled()).length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+      const rows = await settled()
+      assert.deepStrictEqual(rows.map((r) => [r.outcome, r.credits]), [["voided", 0], ["voided", 0], ["voided", 0]])
+      assert.strictEqual(await available("flood-b"), before)
+      // none of the three slots leaked: a cap of 3 would refuse this call otherwise
+      const next = await call("/api/search?q=after", key)
+      assert.strictEqual(next.status, 200)
+      await next.arrayBuffer()
+      assert.isBelow(await available("flood-b"), before)
+    })
+
     it("a failing upstream trips its breaker; the other upstream keeps serving", async () => {
       const key = fixture.keys["demo-pro"]!
       for (let i = 0; i < BREAKER_THRESHOLD; i++) {
