@@ -13,7 +13,7 @@
  * and write concurrent calls' usage rows together (group commit).
  */
 import type { SqlClient } from "@effect/sql"
-import { PgClient } from "@effect/sql-pg"
+import type { PgClient } from "@effect/sql-pg"
 import {
   LocalKeyCacheLive,
   makeCachedCatalog,
@@ -25,6 +25,7 @@ import { MemoryRateLimiterLive, MemoryStackLive } from "@tollgate/adapters/memor
 import { NodeKeyHasherLive } from "@tollgate/adapters/node/NodeKeyHasher"
 import { embeddedPostgresLayer } from "@tollgate/adapters/pglite/EmbeddedPostgres"
 import {
+  listenWithHeartbeat,
   makePgCatalog,
   makePgKeyStore,
   makePgProjectStore,
@@ -110,10 +111,10 @@ export const postgresRedisStack = <E1, E2>(
     cachedCatalog,
     KeyCacheLive.pipe(Layer.provide(Layer.effect(KeyStore, makePgKeyStore))),
     // several gateway processes: a withdrawal asks the others for the wallet's leases back
+    // (a listener that stops hearing, e.g. after a database failover, fails and listens again)
     leasedFromConfig(
       PgLedgerBatchedLive,
-      Effect.map(PgClient.PgClient, (client) =>
-        client.listen(leaseReturnChannel).pipe(Stream.map((projectId) => projectId as ProjectId)))
+      Effect.map(listenWithHeartbeat(leaseReturnChannel), Stream.map((projectId) => projectId as ProjectId))
     ),
     PgOutboxLive,
     PgPlanChangeStoreLive,

@@ -1,3 +1,4 @@
+export * from "./HeartbeatListen.js"
 export * from "./PgAutoTopUpStore.js"
 export * from "./PgBillingInbox.js"
 export * from "./PgCatalog.js"
