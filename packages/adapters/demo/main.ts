@@ -59,7 +59,9 @@ const program = Effect.gen(function*() {
           Effect.zipRight(gateway.settle(ticket, { status: upstreamStatus, latencyMs: 3 })),
           Effect.flatMap((s) =>
             Console.log(
-              `  upstream ${upstreamStatus} → ${s.outcome}, charged ${s.charged}, available ${s.balance.available}`
+              `  upstream ${upstreamStatus} → ${s.outcome}, charged ${s.charged}, available ${
+                s.balance?.available ?? "unknown"
+              }`
             )
           )
         )

@@ -82,7 +82,8 @@ const firstSegment = (path: string): string => {
 const claim = (claimed: Claimed, path: string) => {
   const segment = firstSegment(path)
   if (segment.includes(":") || segment.includes("*") || segment === "") claimed.all = true
-  else claimed.segments.add(segment)
+  // the router matches paths case-insensitively
+  else claimed.segments.add(segment.toLowerCase())
 }
 
 /** The router, noting the path of every route added through it. */
@@ -92,7 +93,12 @@ const claiming = (
   prefix = ""
 ): HttpLayerRouter.HttpRouter => ({
   ...router,
-  prefixed: (p) => claiming(router.prefixed(p), claimed, prefix + p),
+  // every part of a prefix claims its first segment (claiming too much only sends more to the
+  // router); the router puts a nested prefix in front of the outer one
+  prefixed: (p) => {
+    claim(claimed, p)
+    return claiming(router.prefixed(p), claimed, p + prefix)
+  },
   add: (method, path, handler, options) => {
     claim(claimed, prefix + path)
     return router.add(method, path, handler, options)
@@ -106,9 +112,11 @@ const claiming = (
 /**
  * Node's server, with the proxied calls taken off the router: a request whose first path segment
  * no other route claims goes straight to the proxy's handler (what the router would have chosen,
- * its `/*` route, without the platform's request and response machinery); anything else, and
- * anything not plainly a path (an absolute URL, a percent-escaped first segment), goes to the
- * router as before.
+ * its `/*` route, without the platform's request and response machinery); anything else goes to
+ * the router as before, and so does anything the router might read differently from the plain
+ * segment: an absolute URL, a percent escape, a `;` (the router cuts the path there) or an
+ * empty first segment (`//v1/…`: the router ignores repeated slashes). Segments are compared
+ * in lower case, as the router matches.
  */
 class GatewayNodeServer extends Server {
   proxy: NodeProxyHandler | undefined = undefined
@@ -126,7 +134,10 @@ class GatewayNodeServer extends Server {
           end++
         }
         const segment = url.slice(1, end)
-        if (!segment.includes("%") && !this.claimed.segments.has(segment)) {
+        if (
+          segment.length > 0 && !segment.includes("%") && !segment.includes(";") &&
+          !this.claimed.segments.has(segment.toLowerCase())
+        ) {
           void this.proxy(request, args[1] as ServerResponse)
           return true
         }
@@ -146,10 +157,18 @@ export const gatewayServer = <E, R>(routes: Layer.Layer<never, E, R>, options: G
         Effect.map(HttpLayerRouter.HttpRouter, (router) => claiming(router, server.claimed))
       ))
     )
-    const direct = Layer.effectDiscard(Effect.map(MeteredProxy, (proxy) => {
-      server.proxy = proxy
-    }))
-    return HttpLayerRouter.serve(Layer.mergeAll(claimingRoutes, ProxyRoutes, ProblemFallback, direct), {
+    // once every route has been added (so every claim is known), and until the server closes
+    const direct = Layer.scopedDiscard(Effect.acquireRelease(
+      Effect.map(MeteredProxy, (proxy) => {
+        server.proxy = proxy
+      }),
+      () =>
+        Effect.sync(() => {
+          server.proxy = undefined
+        })
+    ))
+    const app = direct.pipe(Layer.provideMerge(Layer.mergeAll(claimingRoutes, ProxyRoutes, ProblemFallback)))
+    return HttpLayerRouter.serve(app, {
       disableLogger: true,
       disableListenLog: true,
       // ids may be up to 200 characters; the router refuses longer path parameters than 100 by default

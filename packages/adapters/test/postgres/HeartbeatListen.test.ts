@@ -49,7 +49,7 @@ describe.skipIf(!postgresAvailable)("LISTEN with a heartbeat, on PostgreSQL", ()
     onPg(Effect.gen(function*() {
       const client = yield* PgClient.PgClient
       const guarded = yield* collect(
-        yield* listenWithHeartbeat(channel, { intervalMs: 200, timeoutMs: 150 })
+        yield* listenWithHeartbeat(channel, { intervalMs: 200, timeoutMs: 150, startupMs: 1_000 })
       )
       assert.isTrue(yield* guarded.arrives("before"))
       assert.isNotEmpty(yield* dropListeners)
@@ -62,9 +62,44 @@ describe.skipIf(!postgresAvailable)("LISTEN with a heartbeat, on PostgreSQL", ()
       assert.isFalse(yield* plain.arrives("plain-after"), "a plain LISTEN stays deaf")
     })), 30_000)
 
+  it.live(
+    "hears again after its server process stops answering without closing the connection",
+    () =>
+      onPg(Effect.gen(function*() {
+        const sql = yield* PgClient.PgClient
+        const guarded = yield* collect(
+          yield* listenWithHeartbeat(channel, { intervalMs: 200, timeoutMs: 150, startupMs: 1_000 })
+        )
+        assert.isTrue(yield* guarded.arrives("before"))
+        const listeners = yield* sql<{ readonly pid: number }>`
+        SELECT pid FROM pg_stat_activity
+        WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN %'`
+        assert.isNotEmpty(listeners)
+        // the backends stop where they are: no reset, no close, no answer (as behind a dead NAT)
+        const stopped = listeners.filter(({ pid }) => {
+          try {
+            process.kill(pid, "SIGSTOP")
+            return true
+          } catch {
+            return false
+          }
+        })
+        if (stopped.length === 0) return // the server is not on this machine: nothing to stop
+        try {
+          assert.isTrue(yield* guarded.arrives("after"), "the guarded listener hears again")
+        } finally {
+          for (const { pid } of stopped) process.kill(pid, "SIGCONT")
+          yield* dropListeners
+        }
+      })),
+    30_000
+  )
+
   it.live("delivers only the channel's payloads, never its heartbeats", () =>
     onPg(Effect.gen(function*() {
-      const guarded = yield* collect(yield* listenWithHeartbeat(channel, { intervalMs: 50, timeoutMs: 40 }))
+      const guarded = yield* collect(
+        yield* listenWithHeartbeat(channel, { intervalMs: 50, timeoutMs: 40, startupMs: 1_000 })
+      )
       assert.isTrue(yield* guarded.arrives("p1"))
       yield* Effect.sleep("300 millis")
       assert.isTrue(yield* guarded.arrives("p2"))

@@ -8,6 +8,7 @@ import {
   Gateway,
   KeyIssuer,
   Ledger,
+  LedgerUnavailable,
   Outbox,
   RateLimiter,
   RateLimiterUnavailable,
@@ -17,6 +18,7 @@ import {
   UsageLog
 } from "@tollgate/core"
 import { Effect, Exit, Layer, Option, TestClock } from "effect"
+import { makeMemoryLedger } from "../../src/memory/MemoryLedger.js"
 import { sumOfAccounts } from "../contracts/LedgerContract.js"
 import { call, demoTenant, useCases, UseCasesLive } from "./support.js"
 
@@ -161,7 +163,7 @@ describe("Gateway.admit and settle", () => {
       assert.deepStrictEqual([ticket.price, ticket.dataset?.id, ticket.hold?.amount], [5, "weather-eu", 5])
       assert.strictEqual((yield* ledger.balance(projectId)).available, 95)
       const settled = yield* gateway.settle(ticket, { status: 200, latencyMs: 12 })
-      assert.deepStrictEqual([settled.outcome, settled.charged, settled.balance.balance], ["captured", 5, 95])
+      assert.deepStrictEqual([settled.outcome, settled.charged, settled.balance?.balance], ["captured", 5, 95])
       assert.strictEqual(yield* ledger.accountBalance(earningsAccount(demoContributor)), 1n) // 30 % of 5, rounded down
       assert.strictEqual(yield* ledger.accountBalance(revenueAccount), 4n)
       assert.strictEqual(yield* sumOfAccounts(ledger), 0n)
@@ -254,6 +256,28 @@ describe("Gateway.admit and settle", () => {
       assert.deepStrictEqual(rows.map((r) => r.limiter).sort(), ["degraded_closed", "degraded_open"])
       assert.strictEqual((yield* (yield* Ledger).balance(projectId)).balance, 99)
     }).pipe(Effect.provide(useCases(DownLimiter)))
+  })
+
+  it.effect("a balance the ledger cannot read after the capture leaves the call settled and charged", () => {
+    let balanceDown = false
+    const FlakyBalance = Layer.effect(
+      Ledger,
+      Effect.map(makeMemoryLedger, (ledger) => ({
+        ...ledger,
+        balance: (projectId: ProjectId) =>
+          balanceDown ? Effect.fail(new LedgerUnavailable({ message: "read replica down" })) : ledger.balance(projectId)
+      }))
+    )
+    return Effect.gen(function*() {
+      const gateway = yield* Gateway
+      const { projectId, secret } = yield* demoTenant("basic", 100)
+      const ticket = yield* gateway.admit(call(secret, "GET", "/api/search?q=x"))
+      balanceDown = true
+      const settled = yield* gateway.settle(ticket, { status: 200, latencyMs: 3 })
+      assert.deepStrictEqual([settled.outcome, settled.charged, settled.balance], ["captured", ticket.price, undefined])
+      balanceDown = false
+      assert.strictEqual((yield* (yield* Ledger).balance(projectId)).balance, 100 - ticket.price)
+    }).pipe(Effect.provide(useCases(FlakyBalance)))
   })
 
   it.effect("concurrent calls can never together overspend a wallet", () =>

@@ -85,7 +85,8 @@ export interface CallOutcome {
 export interface Settlement {
   readonly outcome: UsageOutcome
   readonly charged: Credits
-  readonly balance: Balance
+  /** The wallet after the call; absent when the ledger could not tell it just then. */
+  readonly balance: Balance | undefined
 }
 
 /** A reservation outlives the route's timeout by this much, so a slow success can still be captured. */
@@ -393,9 +394,11 @@ export class Gateway extends Effect.Service<Gateway>()("@tollgate/core/Gateway",
         latencyMs: call.latencyMs,
         ...(refusal === undefined ? {} : { refusal })
       })
-      const balance = yield* ledger.balance(ticket.project.id).pipe(Effect.mapError(unavailable("ledger")))
+      // the call is settled: a balance the ledger cannot tell now must not undo that (the caller
+      // would be refused an answer it has paid for), so it is only left out
+      const balance = Option.getOrUndefined(yield* Effect.option(ledger.balance(ticket.project.id)))
       const threshold = ticket.plan.lowBalanceThreshold
-      if (charged > 0 && balance.available < threshold) {
+      if (charged > 0 && balance !== undefined && balance.available < threshold) {
         // Concurrent calls each see a different balance, so "crossed the threshold" is not
         // observable exactly; any charged call that leaves the wallet low asks, and the message
         // id lets one prompt per wallet per UTC day through.

@@ -241,24 +241,31 @@ export const makeMeteredProxy = Effect.gen(function*() {
     })
 
     let release = () => {}
-    const admission = await run(
-      Effect.either(gateway.admit({
-        requestId,
-        credential: credentialOf(incoming.headers),
-        method,
-        path,
-        query,
-        guard: ({ plan, project, route }) =>
-          Effect.gen(function*() {
-            release = yield* isolation.acquireSlot(project.id, plan.concurrencyCap)
-            const upstreamAdmitted = yield* Effect.either(isolation.admitUpstream(route.upstream, startedAt))
-            if (upstreamAdmitted._tag === "Left") {
-              release()
-              return yield* upstreamAdmitted.left
-            }
-          })
-      })).pipe(Effect.tap((either) => either._tag === "Left" ? admitted(either.left) : Effect.void))
-    )
+    let admission: Either.Either<Ticket, Refusal>
+    try {
+      admission = await run(
+        Effect.either(gateway.admit({
+          requestId,
+          credential: credentialOf(incoming.headers),
+          method,
+          path,
+          query,
+          guard: ({ plan, project, route }) =>
+            Effect.gen(function*() {
+              release = yield* isolation.acquireSlot(project.id, plan.concurrencyCap)
+              const upstreamAdmitted = yield* Effect.either(isolation.admitUpstream(route.upstream, startedAt))
+              if (upstreamAdmitted._tag === "Left") {
+                release()
+                return yield* upstreamAdmitted.left
+              }
+            })
+        })).pipe(Effect.tap((either) => either._tag === "Left" ? admitted(either.left) : Effect.void))
+      )
+    } catch (error) {
+      // a defect after the guard took a slot
+      release()
+      throw error
+    }
 
     if (admission._tag === "Left") {
       release()
@@ -273,16 +280,26 @@ export const makeMeteredProxy = Effect.gen(function*() {
     if (ticket.limiter === "degraded_open") degradedOf("degraded_open").unsafeUpdate(1, [])
 
     // From here on the hold must end captured or voided whatever happens: a failure before the
-    // settlement voids it rather than leaving it to expire.
+    // settlement voids it rather than leaving it to expire. `upstreamOk` tells the upstream's
+    // breaker how the exchange went; a call that failed because its caller went away says
+    // nothing about the upstream (and must not let a caller open a breaker for every tenant).
     let settled = false
-    const settleOnce = (call: CallOutcome, recordUpstream?: boolean) => {
-      settled = true
+    const settleOnce = async (call: CallOutcome, upstreamOk?: boolean) => {
       const settling = settle(ticket, call)
-      return run(
-        recordUpstream === undefined
+      const outcome = await run(
+        upstreamOk === undefined
           ? settling
-          : Effect.zipRight(isolation.recordUpstream(route.upstream, recordUpstream, Date.now()), settling)
+          : Effect.zipRight(isolation.recordUpstream(route.upstream, upstreamOk, Date.now()), settling)
       )
+      settled = true
+      return outcome
+    }
+    let body: Dispatcher.ResponseData["body"] | undefined
+    const dropBody = () => {
+      if (body === undefined || body.destroyed) return
+      // destroying an undici body emits an AbortError: without a listener it would be uncaught
+      body.once("error", () => undefined)
+      body.destroy()
     }
     try {
       if (callerGone) {
@@ -316,8 +333,15 @@ export const makeMeteredProxy = Effect.gen(function*() {
           body: hasBody(method, incoming.headers) ? incoming : null
         })
       } catch (error) {
+        const latencyMs = Date.now() - startedAt
+        if (callerGone || incoming.errored !== null || !incoming.complete && incoming.destroyed) {
+          // the caller's upload ended early: its failure, not the upstream's
+          await settleOnce({ status: 0, latencyMs })
+          release()
+          return
+        }
         const failure = classify(error)
-        const s = await settleOnce({ status: 0, latencyMs: Date.now() - startedAt }, false)
+        const s = await settleOnce({ status: 0, latencyMs }, false)
         release()
         await run(Effect.logWarning(`upstream ${failure.kind}`, route.id, failure.message))
         const problem = failure.kind === "timeout"
@@ -333,21 +357,20 @@ export const makeMeteredProxy = Effect.gen(function*() {
             "Bad gateway",
             "The upstream could not be reached; nothing was charged"
           )
+        const balance = s._tag === "Right" ? s.right.balance : undefined
         return sendProblem(response, problem, {
           ...idHeaders,
           [chargedHeader]: "0",
-          ...(s._tag === "Right" ? { [remainingHeader]: String(s.right.balance.available) } : {}),
+          ...(balance === undefined ? {} : { [remainingHeader]: String(balance.available) }),
           ...rateLimitHeaders(ticket.limits)
         }, route.id)
       }
 
+      body = sent.body
       const latencyMs = Date.now() - startedAt
-      const body = sent.body
       const upstreamOk = sent.statusCode < 500
       if (callerGone) {
-        // destroying an undici body emits an AbortError: without a listener it would be uncaught
-        body.once("error", () => undefined)
-        body.destroy()
+        dropBody()
         await settleOnce({ status: 0, latencyMs }, upstreamOk)
         release()
         return
@@ -359,34 +382,41 @@ export const makeMeteredProxy = Effect.gen(function*() {
       if (settlement._tag === "Left") {
         // the ledger did not answer: the hold is left to expire, so the caller is not charged,
         // and the upstream's answer is not handed out for free
-        body.once("error", () => undefined)
-        body.destroy()
+        dropBody()
         release()
         const { headers: extra, problem } = refusalProblem(settlement.left)
         await run(Effect.logWarning("settlement failed", settlement.left.message))
         return sendProblem(response, problem, { ...extra, ...idHeaders }, route.id)
       }
+      if (callerGone) {
+        // gone while the call was being settled: nobody is left to send the answer to
+        dropBody()
+        release()
+        return
+      }
       const s = settlement.right
       // the slot is held until the body has been sent (or the caller went away)
-      body.once("close", release)
-      body.once("error", release)
+      const sending = body
+      sending.once("close", release)
+      sending.once("error", release)
       const out: Record<string, string | Array<string>> = {
         ...callerResponseHeaders(sent.headers),
         ...rateLimitHeaders(ticket.limits),
         ...idHeaders,
         [chargedHeader]: String(s.charged),
-        [remainingHeader]: String(s.balance.available)
+        ...(s.balance === undefined ? {} : { [remainingHeader]: String(s.balance.available) })
       }
       latencyOf(route.id).unsafeUpdate(latencyMs / 1000, [])
       count(route.id, sent.statusCode)
       response.writeHead(sent.statusCode, out)
       response.once("close", () => {
-        if (!body.readableEnded) body.destroy()
+        if (!sending.readableEnded) sending.destroy()
       })
-      body.once("error", () => response.destroy())
-      body.pipe(response)
+      sending.once("error", () => response.destroy())
+      sending.pipe(response)
       return closed(response)
     } catch (error) {
+      dropBody()
       if (!settled) await settleOnce({ status: 0, latencyMs: 0 }).catch(() => undefined)
       release()
       throw error

@@ -89,6 +89,15 @@ describe("which requests the proxy serves", () => {
     const docs = await fetch(`${base}/openapi.json`)
     assert.strictEqual(docs.status, 200)
     assert.isNull(docs.headers.get(requestIdHeader))
+
+    // what the router reads as the API's paths stays the API's: other cases, repeated slashes
+    // (from clients joining a base URL that ends in a slash), a matrix parameter
+    for (const path of ["/V1/project", "//v1/project", "/HEALTHZ", "/healthz;x"]) {
+      const response = await get(path)
+      assert.isNull(response.headers.get(requestIdHeader), path)
+      assert.isNull(response.headers.get(chargedHeader), path)
+      await response.arrayBuffer()
+    }
   })
 
   it("the rest is metered, also under a first segment the API uses", async () => {

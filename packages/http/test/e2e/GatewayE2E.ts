@@ -401,6 +401,37 @@ export const gatewayE2E = (stack: StackUnderTest) =>
       assert.isBelow(await available("flood-b"), before)
     })
 
+    it("callers who abandon their uploads are not charged and do not trip the upstream's breaker", async () => {
+      const key = fixture.keys["demo-pro"]!
+      const before = await available("demo-pro")
+      for (let i = 0; i < BREAKER_THRESHOLD + 2; i++) {
+        const controller = new AbortController()
+        const body = new ReadableStream<Uint8Array>({
+          start(stream) {
+            stream.enqueue(new Uint8Array(64 * 1024))
+            // the rest never comes: the caller gives up
+            setTimeout(() => controller.abort(), 100)
+          }
+        })
+        await call("/api/echo", key, {
+          method: "POST",
+          body,
+          signal: controller.signal,
+          duplex: "half"
+        } as RequestInit).then((r) => r.arrayBuffer(), () => undefined).catch(() => undefined)
+      }
+      // the upstream is healthy: its breaker stays closed for every tenant
+      const next = await call("/api/search?q=still-open", key)
+      assert.strictEqual(next.status, 200)
+      await next.arrayBuffer()
+      const deadline = Date.now() + 5_000
+      while (await available("demo-pro") !== before - 1 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      // only the call that was answered is charged
+      assert.strictEqual(await available("demo-pro"), before - 1)
+    })
+
     it("a failing upstream trips its breaker; the other upstream keeps serving", async () => {
       const key = fixture.keys["demo-pro"]!
       for (let i = 0; i < BREAKER_THRESHOLD; i++) {
