@@ -35,7 +35,7 @@ import {
   PgBillingInboxLive,
   PgClientLive,
   PgLedgerBatchedLive,
-  PgLedgerLive,
+  PgLedgerWaitingLive,
   PgOutboxLive,
   PgPlanChangeStoreLive,
   PgReconciliationStoreLive,
@@ -87,7 +87,7 @@ export const embeddedStack = (dataDir: string) =>
     Layer.effect(KeyStore, Effect.flatMap(makePgKeyStore, (inner) => makeLocalKeyCache(inner))),
     // PGlite has one session: batching would only queue behind it; leases take the calls' holds
     // and captures off it
-    leasedFromConfig(PgLedgerLive),
+    leasedFromConfig(PgLedgerWaitingLive),
     PgOutboxLive,
     PgPlanChangeStoreLive,
     cachedProjects,

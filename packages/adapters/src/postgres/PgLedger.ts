@@ -29,7 +29,7 @@ import {
 } from "@tollgate/core"
 import type { Scope } from "effect"
 import { Clock, Effect, Exit, Layer, Option } from "effect"
-import { leaseKeyPrefix, leaseReturnChannel } from "../lease/LeaseKeys.js"
+import { leaseReturnChannel } from "../lease/LeaseKeys.js"
 import type { GroupCommitOptions } from "./GroupCommit.js"
 import { makeGroupCommit } from "./GroupCommit.js"
 
@@ -72,11 +72,11 @@ const unavailable = (e: SqlError) => new LedgerUnavailable({ message: e.message 
 
 export interface PgLedgerOptions {
   /**
-   * Before a withdrawal, how long to wait for other gateway processes to give the wallet's credit
-   * leases back (0, the default, skips asking: one process alone returns its own leases; the
-   * production stack, where several share the database, waits up to 3,000 ms).
+   * Before a withdrawal, how long to wait for the wallet's pending holds to resolve: credit
+   * leases, which every gateway process is asked to give back, and calls in flight with holds of
+   * their own (0, the default, waits for nothing; the production stack waits up to 3,000 ms).
    */
-  readonly leaseReturnWaitMs?: number
+  readonly pendingHoldsWaitMs?: number
   /**
    * Group concurrent holds and captures into one statement and one commit each: up to
    * `maxSize` calls per batch, `workers` batches in flight. Under low load a batch is one call.
@@ -241,34 +241,33 @@ const make = (options: PgLedgerOptions) =>
     /**
      * Before a withdrawal: asks every gateway process to give the wallet's credit leases back
      * (a notice on `leaseReturnChannel`; see `LeaseOptions.returnRequests`), then waits, at most
-     * `leaseReturnWaitMs`, until no lease hold of the wallet is pending, so that the withdrawal
-     * takes the wallet's credit rather than reclaiming what leases had reserved from the payees.
-     * A lease hold is one remembered under a `lease:` key (matched through its creation time).
+     * `pendingHoldsWaitMs`, until no hold of the wallet is pending, so that the withdrawal takes
+     * the wallet's credit rather than reclaiming from the payees what holds had reserved: a
+     * lease's unspent credit, and that of a call in flight whose hold is then voided (it would
+     * return to the wallet after the refund, and the payees would have paid for it). A wallet
+     * that is never quiet (calls keep arriving) is withdrawn from after the wait as it is.
      */
-    const leaseReturnWait = options.leaseReturnWaitMs ?? 0
-    const pendingLeases = `SELECT count(*)::int AS n FROM holds h
-      WHERE h.project_id = $1 AND h.status = 'pending' AND EXISTS (
-        SELECT 1 FROM ledger_idempotency i
-        WHERE i.created_at = h.created_at AND i.key LIKE '${leaseKeyPrefix}%' AND i.outcome->'ok'->'hold'->>'id' = h.id)`
+    const holdsWait = options.pendingHoldsWaitMs ?? 0
+    const pendingHolds = "SELECT count(*)::int AS n FROM holds WHERE project_id = $1 AND status = 'pending'"
     // a lease another process was opening when the notice went out commits within a round trip
-    // or two: no lease seen is trusted only after this long
-    const leaseReturnSettle = Math.min(100, leaseReturnWait)
+    // or two: no hold seen is trusted only after this long
+    const holdsSettle = Math.min(100, holdsWait)
     // on the wall clock, not the fiber's Clock (a test clock must not stall a withdrawal)
     const pause = (ms: number) => Effect.promise(() => new Promise<void>((resume) => setTimeout(resume, ms)))
-    const returnLeases = (projectId: ProjectId) =>
+    const awaitPendingHolds = (projectId: ProjectId) =>
       Effect.gen(function*() {
         yield* sql.unsafe("SELECT pg_notify($1, $2)", [leaseReturnChannel, projectId])
         const started = Date.now()
         for (;;) {
-          const [row] = yield* sql.unsafe<{ n: number }>(pendingLeases, [projectId])
+          const [row] = yield* sql.unsafe<{ n: number }>(pendingHolds, [projectId])
           const waited = Date.now() - started
-          if ((Number(row?.n ?? 0) === 0 && waited >= leaseReturnSettle) || waited >= leaseReturnWait) return
+          if ((Number(row?.n ?? 0) === 0 && waited >= holdsSettle) || waited >= holdsWait) return
           yield* pause(20)
         }
       }).pipe(Effect.mapError(unavailable))
 
     const withdraw = (r: WithdrawRequest) =>
-      leaseReturnWait === 0 ? withdrawNow(r) : Effect.zipRight(returnLeases(r.projectId), withdrawNow(r))
+      holdsWait === 0 ? withdrawNow(r) : Effect.zipRight(awaitPendingHolds(r.projectId), withdrawNow(r))
 
     const withdrawNow = (r: WithdrawRequest) =>
       write(
@@ -443,7 +442,14 @@ export const makePgLedgerBatched = (
 export const PgLedgerLive = Layer.effect(Ledger, makePgLedger)
 
 /**
- * The ledger for gateway processes sharing one database: batched, and a withdrawal first asks the
- * other processes for the wallet's credit leases (up to 3 s).
+ * One call, one statement, one commit per write, and a withdrawal waits (up to 3 s) for the
+ * wallet's pending holds first: the embedded stack, whose calls in flight take holds of their own
+ * when a withdrawal returns their leases.
  */
-export const PgLedgerBatchedLive = Layer.scoped(Ledger, makePgLedgerBatched(undefined, { leaseReturnWaitMs: 3_000 }))
+export const PgLedgerWaitingLive = Layer.scoped(Ledger, make({ pendingHoldsWaitMs: 3_000 }))
+
+/**
+ * The ledger for gateway processes sharing one database: batched, and a withdrawal first asks the
+ * other processes for the wallet's credit leases and waits for its pending holds (up to 3 s).
+ */
+export const PgLedgerBatchedLive = Layer.scoped(Ledger, makePgLedgerBatched(undefined, { pendingHoldsWaitMs: 3_000 }))

@@ -514,7 +514,7 @@ describe.skipIf(!postgresAvailable)("two gateways leasing from one wallet on Pos
           returnRequests: client.listen(leaseReturnChannel).pipe(Stream.map((p) => p as ProjectId))
         }
       )
-      const store = yield* makePgLedgerBatched({ maxSize: 8, workers: 2 }, { leaseReturnWaitMs: 3_000 })
+      const store = yield* makePgLedgerBatched({ maxSize: 8, workers: 2 }, { pendingHoldsWaitMs: 3_000 })
       const p = projectId()
       const purchase = key("purchase")
       yield* store.grant({ idempotencyKey: purchase, projectId: p, amount: cr(500), source: "purchase" })
@@ -569,5 +569,49 @@ describe.skipIf(!postgresAvailable)("two gateways leasing from one wallet on Pos
       assert.isDefined(paid.transaction)
       assert.deepStrictEqual([b.balance, b.available, b.pending], [0, 0, 0])
       assert.strictEqual(sum, 0n)
+    })))
+
+  it.live("a refund waits for a call in flight with a hold of its own: voided, its credit is refunded from the wallet, not from the payees", () =>
+    onPg(Effect.gen(function*() {
+      const refundOf = (waitMs: number) =>
+        Effect.gen(function*() {
+          const store = yield* makePgLedgerBatched({ maxSize: 8, workers: 2 }, { pendingHoldsWaitMs: waitMs })
+          const p = projectId()
+          const purchase = key("purchase")
+          yield* store.grant({ idempotencyKey: purchase, projectId: p, amount: cr(500), source: "purchase" })
+          for (let i = 0; i < 20; i++) yield* call(store, p, 5)
+          // a call in flight, whose upstream then fails: its hold is voided 300 ms into the refund
+          const inFlight = yield* store.hold({
+            idempotencyKey: key("h"),
+            projectId: p,
+            amount: cr(5),
+            expiresAt: Date.now() + 60_000
+          })
+          yield* Effect.forkScoped(Effect.delay(
+            store.void({ idempotencyKey: key("v"), holdId: inFlight.hold.id }),
+            "300 millis"
+          ))
+          const refund = yield* store.withdraw({
+            idempotencyKey: key(),
+            projectId: p,
+            amount: cr(500),
+            to: fundingAccount,
+            reason: "refund",
+            partial: true,
+            reclaimSpentOf: purchase
+          })
+          yield* Effect.sleep("400 millis")
+          return { refund, balance: yield* store.balance(p), sum: yield* sumOfAccounts(store) }
+        })
+      const waited = yield* refundOf(3_000)
+      // all 400 unspent credits from the wallet, the 100 spent from the payees; nothing left over
+      assert.deepStrictEqual([waited.refund.withdrawn, waited.refund.reclaimed], [400, 100])
+      assert.deepStrictEqual([waited.balance.balance, waited.balance.pending], [0, 0])
+      assert.strictEqual(waited.sum, 0n)
+      // without the wait the held 5 are not withdrawn, and come back to the wallet afterwards:
+      // credit of a refunded purchase the customer keeps
+      const hasty = yield* refundOf(0)
+      assert.deepStrictEqual([hasty.refund.withdrawn, hasty.refund.reclaimed], [395, 100])
+      assert.deepStrictEqual([hasty.balance.balance, hasty.balance.pending], [5, 0])
     })))
 })
