@@ -20,11 +20,12 @@ export interface RedisRateLimiterOptions {
    */
   readonly maxPending?: number
   /**
-   * Script calls in flight at once (per hash tag on a Cluster client; default 1). Decisions that
-   * arrive while all are in flight wait and go together in the next call. More calls in flight
-   * let the client prepare one while the server runs another, but each call then carries fewer
-   * decisions and costs more socket writes; on a loopback server sharing two cores, 1 did as well
-   * as 2 or better.
+   * Script calls in flight at once (per hash tag on a Cluster client; default 2). Decisions that
+   * arrive while all are in flight wait and go together in the next call. Two calls in flight let
+   * the client prepare one while the server runs the other, instead of the two taking turns;
+   * each call then carries fewer decisions. Measured on a loopback server sharing two cores,
+   * over two days: 0.86–1.04 × rate-limiter-flexible's decisions per second with 2, 0.68–0.89 ×
+   * with 1 (docs/benchmarks.md).
    */
   readonly maxInFlight?: number
   /** The most decisions one script call carries (default 256). */
@@ -151,7 +152,7 @@ export const makeRedisRateLimiter = (options: RedisRateLimiterOptions) =>
     const prefix = options.keyPrefix ?? ""
     const timeoutMs = options.timeoutMs ?? 50
     const maxPending = options.maxPending ?? 10_000
-    const maxInFlight = options.maxInFlight ?? 1
+    const maxInFlight = options.maxInFlight ?? 2
     const maxBatch = options.maxBatch ?? 256
     const slack = options.expirySlackMs ?? 1_000
     const cluster = client instanceof Cluster
