@@ -116,5 +116,13 @@ describe("which requests the proxy serves", () => {
     const after = (await runtime!.runPromise(Effect.flatMap(Ledger, (l) => l.balance(project)))).available
     // the upstream answers /webhooks/echo with a 404, which is not charged
     assert.strictEqual(before - after, 2)
+
+    // the proxy's metrics are the ones /metrics shows
+    const metrics = await (await fetch(`${base}/metrics`)).text()
+    const value = (pattern: RegExp) => Number(metrics.match(pattern)?.[1] ?? 0)
+    assert.isAtLeast(value(/tollgate_proxy_requests_total\{route="everything",status="200"\} (\d+)/), 2)
+    assert.isAtLeast(value(/tollgate_proxy_requests_total\{route="everything",status="404"\} (\d+)/), 1)
+    assert.isAtLeast(value(/tollgate_credits_charged_total\{route="everything"\} (\d+)/), 2)
+    assert.isAtLeast(value(/tollgate_proxy_latency_seconds_count\{route="everything"\} (\d+)/), 3)
   })
 })
