@@ -25,8 +25,9 @@ export interface HeartbeatOptions {
   /** How long a heartbeat may take to come back (default 2 s; less than `intervalMs`). */
   readonly timeoutMs?: number
   /**
-   * Until the first heartbeat comes back, misses are forgiven for this long (default 30 s): the
-   * new connection may still be opening.
+   * Until the first heartbeat comes back, misses are forgiven for this long (default twice
+   * `intervalMs`): the new connection may still be opening. Each subscription has it, so it
+   * bounds how long a replacement connection that never hears can go unnoticed.
    */
   readonly startupMs?: number
 }
@@ -45,7 +46,7 @@ export const listenWithHeartbeat = (
   Effect.map(PgClient.PgClient, (client) => {
     const interval = Math.max(2, options.intervalMs ?? 5_000)
     const timeout = Math.min(interval - 1, Math.max(1, options.timeoutMs ?? 2_000))
-    const startup = options.startupMs ?? 30_000
+    const startup = options.startupMs ?? 2 * interval
     const beats = heartbeatChannel(channel)
     const deafError = new ListenerDeaf({ channel })
     return Stream.unwrapScoped(
@@ -59,7 +60,14 @@ export const listenWithHeartbeat = (
         // the listening client lives in a scope of its own, closed in the background (see above)
         const connection = yield* Scope.make()
         yield* Effect.addFinalizer(() => Effect.forkDaemon(Scope.close(connection, Exit.void)))
-        const listener = yield* PgClient.make({ ...client.config, maxConnections: 1 }).pipe(
+        // the pool's own connection (opened to check the server) closes after a second; the
+        // listening connection is the one that stays; neither waits for ever to connect
+        const listener = yield* PgClient.make({
+          ...client.config,
+          maxConnections: 1,
+          idleTimeout: Duration.seconds(1),
+          connectTimeout: Duration.seconds(5)
+        }).pipe(
           Scope.extend(connection),
           Effect.provide(Reactivity.layer),
           Effect.mapError(() => deafError)

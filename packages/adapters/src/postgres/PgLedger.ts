@@ -78,6 +78,12 @@ export interface PgLedgerOptions {
    */
   readonly pendingHoldsWaitMs?: number
   /**
+   * Whether other processes may hold leases of the wallets (default true): a withdrawal then
+   * asks them for their leases (`NOTIFY`) and trusts "no hold pending" only after 100 ms, in case
+   * one of them was opening a lease. The embedded stack is one process.
+   */
+  readonly otherProcesses?: boolean
+  /**
    * Group concurrent holds and captures into one statement and one commit each: up to
    * `maxSize` calls per batch, `workers` batches in flight. Under low load a batch is one call.
    */
@@ -241,25 +247,34 @@ const make = (options: PgLedgerOptions) =>
     /**
      * Before a withdrawal: asks every gateway process to give the wallet's credit leases back
      * (a notice on `leaseReturnChannel`; see `LeaseOptions.returnRequests`), then waits, at most
-     * `pendingHoldsWaitMs`, until no hold of the wallet is pending, so that the withdrawal takes
-     * the wallet's credit rather than reclaiming from the payees what holds had reserved: a
-     * lease's unspent credit, and that of a call in flight whose hold is then voided (it would
-     * return to the wallet after the refund, and the payees would have paid for it). A wallet
-     * that is never quiet (calls keep arriving) is withdrawn from after the wait as it is.
+     * `pendingHoldsWaitMs`, until none of the wallet's holds taken before the withdrawal (or
+     * within `LATE_MS` of it) is pending, so that the withdrawal takes the wallet's credit rather
+     * than reclaiming from the payees what holds had reserved: a lease's unspent credit, and that
+     * of a call in flight whose hold is then voided (it would come back to the wallet after the
+     * refund). Holds taken later, by calls that keep arriving on a busy wallet, are not waited
+     * for: a refund would otherwise always wait the whole time there, and still find holds.
+     * A replay (the key already has an outcome) returns that outcome without waiting.
      */
     const holdsWait = options.pendingHoldsWaitMs ?? 0
-    const pendingHolds = "SELECT count(*)::int AS n FROM holds WHERE project_id = $1 AND status = 'pending'"
+    const others = options.otherProcesses ?? true
+    // the calls in flight when the withdrawal began, and those whose leases it gives back (they
+    // take holds of their own within milliseconds), are waited for; later calls are not
+    const LATE_MS = 500
+    const pendingHolds =
+      "SELECT count(*)::int AS n FROM holds WHERE project_id = $1 AND status = 'pending' AND created_at <= $2"
     // a lease another process was opening when the notice went out commits within a round trip
     // or two: no hold seen is trusted only after this long
-    const holdsSettle = Math.min(100, holdsWait)
+    const holdsSettle = others ? Math.min(100, holdsWait) : 0
     // on the wall clock, not the fiber's Clock (a test clock must not stall a withdrawal)
     const pause = (ms: number) => Effect.promise(() => new Promise<void>((resume) => setTimeout(resume, ms)))
-    const awaitPendingHolds = (projectId: ProjectId) =>
+    const awaitPendingHolds = (r: WithdrawRequest) =>
       Effect.gen(function*() {
-        yield* sql.unsafe("SELECT pg_notify($1, $2)", [leaseReturnChannel, projectId])
+        const replay = yield* sql.unsafe("SELECT 1 AS seen FROM ledger_idempotency WHERE key = $1", [r.idempotencyKey])
+        if (replay.length > 0) return
+        if (others) yield* sql.unsafe("SELECT pg_notify($1, $2)", [leaseReturnChannel, r.projectId])
         const started = Date.now()
         for (;;) {
-          const [row] = yield* sql.unsafe<{ n: number }>(pendingHolds, [projectId])
+          const [row] = yield* sql.unsafe<{ n: number }>(pendingHolds, [r.projectId, started + LATE_MS])
           const waited = Date.now() - started
           if ((Number(row?.n ?? 0) === 0 && waited >= holdsSettle) || waited >= holdsWait) return
           yield* pause(20)
@@ -267,7 +282,7 @@ const make = (options: PgLedgerOptions) =>
       }).pipe(Effect.mapError(unavailable))
 
     const withdraw = (r: WithdrawRequest) =>
-      holdsWait === 0 ? withdrawNow(r) : Effect.zipRight(awaitPendingHolds(r.projectId), withdrawNow(r))
+      holdsWait === 0 ? withdrawNow(r) : Effect.zipRight(awaitPendingHolds(r), withdrawNow(r))
 
     const withdrawNow = (r: WithdrawRequest) =>
       write(
@@ -446,7 +461,10 @@ export const PgLedgerLive = Layer.effect(Ledger, makePgLedger)
  * wallet's pending holds first: the embedded stack, whose calls in flight take holds of their own
  * when a withdrawal returns their leases.
  */
-export const PgLedgerWaitingLive = Layer.scoped(Ledger, make({ pendingHoldsWaitMs: 3_000 }))
+export const PgLedgerWaitingLive = Layer.scoped(Ledger, make({ pendingHoldsWaitMs: 3_000, otherProcesses: false }))
+
+/** One call, one statement, one commit per write, with the given withdrawal options (tests). */
+export const makePgLedgerWith = (options: Omit<PgLedgerOptions, "batch">) => make(options)
 
 /**
  * The ledger for gateway processes sharing one database: batched, and a withdrawal first asks the

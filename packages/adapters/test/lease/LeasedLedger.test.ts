@@ -8,10 +8,10 @@ import type { LeaseOptions } from "../../src/lease/LeasedLedger.js"
 import { makeLeasedLedger } from "../../src/lease/LeasedLedger.js"
 import { leaseReturnChannel } from "../../src/lease/LeaseKeys.js"
 import { makeMemoryLedger } from "../../src/memory/MemoryLedger.js"
-import { makePgLedger, makePgLedgerBatched } from "../../src/postgres/PgLedger.js"
+import { makePgLedger, makePgLedgerBatched, makePgLedgerWith } from "../../src/postgres/PgLedger.js"
 import { cr, key, projectId } from "../contracts/fixtures.js"
 import { sumOfAccounts } from "../contracts/LedgerContract.js"
-import { postgresAvailable, postgresTestClient, testDatabase } from "../support/Databases.js"
+import { pgliteTestClient, postgresAvailable, postgresTestClient, testDatabase } from "../support/Databases.js"
 
 type Api = LedgerService["Type"]
 
@@ -454,6 +454,69 @@ const suite = <R>(
 
 suite("memory", makeMemoryLedger, (body) => Effect.scoped(body))
 
+/**
+ * A refund of a purchase of 500 of which 100 is spent, while a call in flight holds 5 of its own
+ * and its upstream then fails (the hold is voided 300 ms into the refund), on the store `makeStore`
+ * builds with a withdrawal wait of `waitMs`.
+ */
+const refundWithCallInFlight = <E, R>(makeStore: (waitMs: number) => Effect.Effect<Api, E, R>, waitMs: number) =>
+  Effect.gen(function*() {
+    const store = yield* makeStore(waitMs)
+    const p = projectId()
+    const purchase = key("purchase")
+    yield* store.grant({ idempotencyKey: purchase, projectId: p, amount: cr(500), source: "purchase" })
+    for (let i = 0; i < 20; i++) yield* call(store, p, 5)
+    const inFlight = yield* store.hold({
+      idempotencyKey: key("h"),
+      projectId: p,
+      amount: cr(5),
+      expiresAt: Date.now() + 60_000
+    })
+    yield* Effect.forkScoped(
+      Effect.delay(store.void({ idempotencyKey: key("v"), holdId: inFlight.hold.id }), "300 millis")
+    )
+    const refund = {
+      idempotencyKey: key(),
+      projectId: p,
+      amount: cr(500),
+      to: fundingAccount,
+      reason: "refund",
+      partial: true,
+      reclaimSpentOf: purchase
+    } as const
+    const started = Date.now()
+    const first = yield* store.withdraw(refund)
+    const waitedMs = Date.now() - started
+    yield* Effect.sleep("400 millis")
+    // a replay returns the first outcome at once
+    const replayStarted = Date.now()
+    const replay = yield* store.withdraw(refund)
+    const replayMs = Date.now() - replayStarted
+    return { first, replay, waitedMs, replayMs, balance: yield* store.balance(p), sum: yield* sumOfAccounts(store) }
+  })
+
+const refundWaitsForCallsInFlight = <E, R>(makeStore: (waitMs: number) => Effect.Effect<Api, E, R>) =>
+  Effect.gen(function*() {
+    const waited = yield* refundWithCallInFlight(makeStore, 3_000)
+    // all 400 unspent credits from the wallet, the 100 spent from the payees; nothing left over
+    assert.deepStrictEqual([waited.first.withdrawn, waited.first.reclaimed], [400, 100])
+    assert.deepStrictEqual([waited.balance.balance, waited.balance.pending], [0, 0])
+    assert.strictEqual(waited.sum, 0n)
+    // it waited for the call, not for the whole 3 s; the replay waited for nothing
+    assert.isAtLeast(waited.waitedMs, 250)
+    assert.isBelow(waited.waitedMs, 2_500)
+    assert.deepStrictEqual(
+      [waited.replay.withdrawn, waited.replay.reclaimed, waited.replay.transaction?.id],
+      [waited.first.withdrawn, waited.first.reclaimed, waited.first.transaction?.id]
+    )
+    assert.isBelow(waited.replayMs, 250)
+    // without the wait the held 5 are not withdrawn, and come back to the wallet afterwards:
+    // credit of a refunded purchase the customer keeps
+    const hasty = yield* refundWithCallInFlight(makeStore, 0)
+    assert.deepStrictEqual([hasty.first.withdrawn, hasty.first.reclaimed], [395, 100])
+    assert.deepStrictEqual([hasty.balance.balance, hasty.balance.pending], [5, 0])
+  })
+
 const pg = testDatabase(postgresTestClient)
 const onPg = <A>(body: Effect.Effect<A, unknown, SqlClient | Scope.Scope>) =>
   Effect.scoped(body).pipe(Effect.provide(pg.fresh(Layer.empty)))
@@ -571,47 +634,67 @@ describe.skipIf(!postgresAvailable)("two gateways leasing from one wallet on Pos
       assert.strictEqual(sum, 0n)
     })))
 
-  it.live("a refund waits for a call in flight with a hold of its own: voided, its credit is refunded from the wallet, not from the payees", () =>
-    onPg(Effect.gen(function*() {
-      const refundOf = (waitMs: number) =>
-        Effect.gen(function*() {
-          const store = yield* makePgLedgerBatched({ maxSize: 8, workers: 2 }, { pendingHoldsWaitMs: waitMs })
-          const p = projectId()
-          const purchase = key("purchase")
-          yield* store.grant({ idempotencyKey: purchase, projectId: p, amount: cr(500), source: "purchase" })
-          for (let i = 0; i < 20; i++) yield* call(store, p, 5)
-          // a call in flight, whose upstream then fails: its hold is voided 300 ms into the refund
-          const inFlight = yield* store.hold({
-            idempotencyKey: key("h"),
-            projectId: p,
-            amount: cr(5),
-            expiresAt: Date.now() + 60_000
-          })
-          yield* Effect.forkScoped(Effect.delay(
-            store.void({ idempotencyKey: key("v"), holdId: inFlight.hold.id }),
-            "300 millis"
-          ))
-          const refund = yield* store.withdraw({
-            idempotencyKey: key(),
-            projectId: p,
-            amount: cr(500),
-            to: fundingAccount,
-            reason: "refund",
-            partial: true,
-            reclaimSpentOf: purchase
-          })
-          yield* Effect.sleep("400 millis")
-          return { refund, balance: yield* store.balance(p), sum: yield* sumOfAccounts(store) }
+  it.live("a refund waits for a call in flight with a hold of its own: voided, its credit is refunded from the wallet", () =>
+    onPg(
+      refundWaitsForCallsInFlight((waitMs) =>
+        makePgLedgerBatched({ maxSize: 8, workers: 2 }, { pendingHoldsWaitMs: waitMs })
+      )
+    ))
+})
+
+const pglite = testDatabase(pgliteTestClient)
+
+describe.skipIf(!postgresAvailable)("a refund on a busy wallet, on PostgreSQL", () => {
+  it.live(
+    "waits for the calls in flight when it began, not for the calls that keep arriving",
+    () =>
+      onPg(Effect.gen(function*() {
+        const store = yield* makePgLedgerBatched({ maxSize: 8, workers: 2 }, { pendingHoldsWaitMs: 3_000 })
+        const p = projectId()
+        const purchase = key("purchase")
+        yield* store.grant({ idempotencyKey: purchase, projectId: p, amount: cr(10_000), source: "purchase" })
+        // calls of 50 ms each, back to back, all through the refund
+        let busy = true
+        const traffic = yield* Effect.forkScoped(Effect.gen(function*() {
+          while (busy) {
+            const { hold } = yield* store.hold({
+              idempotencyKey: key("h"),
+              projectId: p,
+              amount: cr(1),
+              expiresAt: Date.now() + 60_000
+            })
+            yield* Effect.sleep("50 millis")
+            yield* store.void({ idempotencyKey: key("v"), holdId: hold.id })
+          }
+        }))
+        yield* Effect.sleep("200 millis")
+        const started = Date.now()
+        yield* store.withdraw({
+          idempotencyKey: key(),
+          projectId: p,
+          amount: cr(100),
+          to: fundingAccount,
+          reason: "refund",
+          partial: true,
+          reclaimSpentOf: purchase
         })
-      const waited = yield* refundOf(3_000)
-      // all 400 unspent credits from the wallet, the 100 spent from the payees; nothing left over
-      assert.deepStrictEqual([waited.refund.withdrawn, waited.refund.reclaimed], [400, 100])
-      assert.deepStrictEqual([waited.balance.balance, waited.balance.pending], [0, 0])
-      assert.strictEqual(waited.sum, 0n)
-      // without the wait the held 5 are not withdrawn, and come back to the wallet afterwards:
-      // credit of a refunded purchase the customer keeps
-      const hasty = yield* refundOf(0)
-      assert.deepStrictEqual([hasty.refund.withdrawn, hasty.refund.reclaimed], [395, 100])
-      assert.deepStrictEqual([hasty.balance.balance, hasty.balance.pending], [5, 0])
-    })))
+        const waitedMs = Date.now() - started
+        busy = false
+        yield* traffic.await
+        // the calls begun within 500 ms of the refund end by about 600 ms; the full wait is 3 s
+        assert.isBelow(waitedMs, 1_500)
+        assert.isAtLeast(waitedMs, 450)
+      })),
+    30_000
+  )
+})
+describe("one embedded process on PGlite", () => {
+  it.live(
+    "a refund waits for a call in flight with a hold of its own: voided, its credit is refunded from the wallet",
+    () =>
+      Effect.scoped(
+        refundWaitsForCallsInFlight((waitMs) => makePgLedgerWith({ pendingHoldsWaitMs: waitMs, otherProcesses: false }))
+      ).pipe(Effect.provide(pglite.fresh(Layer.empty))),
+    30_000
+  )
 })
