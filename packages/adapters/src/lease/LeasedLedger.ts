@@ -998,11 +998,32 @@ export const makeLeasedLedger = (inner: Service, options: LeaseOptions = {}) =>
         )
       })
 
+    /**
+     * Store readings in flight, per wallet: concurrent calls that find no fresh snapshot share one
+     * reading instead of each reading the store (on a busy wallet dozens of calls missed it at
+     * once, each with up to three tries). A shared reading shows every write of this process
+     * that ended before it did (one during it makes it read again), which is all a reading of a
+     * joining call's own would add. It is uninterruptible, so that its first caller going away
+     * does not take the others' answer with it; it lasts a store read.
+     */
+    const reading = new Map<ProjectId, Deferred.Deferred<Balance, LedgerUnavailable>>()
     const storeBalance = (projectId: ProjectId): Effect.Effect<Balance, LedgerUnavailable> =>
       Effect.suspend(() => {
         const snapshot = snapshots.get(projectId)
         if (snapshot !== undefined && Date.now() - snapshot.at < balanceTtl) return Effect.succeed(snapshot.balance)
-        return readStore(projectId, 3)
+        const shared = reading.get(projectId)
+        if (shared !== undefined) return Deferred.await(shared)
+        const done = Deferred.unsafeMake<Balance, LedgerUnavailable>(FiberId.none)
+        reading.set(projectId, done)
+        return readStore(projectId, 3).pipe(
+          Effect.onExit((exit) =>
+            Effect.suspend(() => {
+              if (reading.get(projectId) === done) reading.delete(projectId)
+              return Deferred.done(done, exit)
+            })
+          ),
+          Effect.uninterruptible
+        )
       })
 
     /**

@@ -91,6 +91,24 @@ const suite = <R>(
     })
 
   describe(`leased ledger over ${name}`, () => {
+    it.live("50 calls asking for a balance the process has not read yet share one reading of the store", () =>
+      provide(Effect.gen(function*() {
+        const inner = yield* store
+        let reads = 0
+        const counted: Api = {
+          ...inner,
+          balance: (projectId) => Effect.zipRight(Effect.sync(() => void reads++), inner.balance(projectId))
+        }
+        const ledger = yield* makeLeasedLedger(counted, {})
+        const p = projectId()
+        yield* inner.grant({ idempotencyKey: key(), projectId: p, amount: cr(70), source: "purchase" })
+        const balances = yield* Effect.all(Array.from({ length: 50 }, () => ledger.balance(p)), {
+          concurrency: "unbounded"
+        })
+        assert.isTrue(balances.every((b) => b.available === 70))
+        assert.strictEqual(reads, 1)
+      })))
+
     it.live("concurrent calls on a busy wallet share leases; every capture is in the store when it returns", () =>
       provide(Effect.gen(function*() {
         const { inner, ledger } = yield* leased()
