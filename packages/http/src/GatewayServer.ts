@@ -8,7 +8,7 @@ import { Billing, Gateway, KeyIssuer, Subscriptions } from "@tollgate/core"
 import { Cause, Effect, Layer } from "effect"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { Server } from "node:http"
-import { makeProblem, problemResponse } from "./Problem.js"
+import { internalErrorProblem, invalidPathProblem, makeProblem, problemResponse } from "./Problem.js"
 import type { IsolationOptions } from "./proxy/Isolation.js"
 import { defaultIsolationOptions, isolationLayer } from "./proxy/Isolation.js"
 import type { NodeProxyHandler } from "./proxy/MeteredProxy.js"
@@ -30,22 +30,13 @@ export const ProblemFallback = HttpLayerRouter.middleware((app) =>
         return Effect.succeed(
           isSafePath(path)
             ? problemResponse(makeProblem(404, "route_not_found", "Not found", "Nothing is served at this path"))
-            : problemResponse(
-              makeProblem(
-                400,
-                "invalid_path",
-                "Invalid path",
-                "The path has dot segments, encoded separators or bad escapes"
-              )
-            )
+            : problemResponse(invalidPathProblem)
         )
       }
       if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
       return Effect.as(
         Effect.logError("request failed", Cause.pretty(cause)),
-        problemResponse(
-          makeProblem(500, "internal_error", "Internal error", "The gateway failed to answer this request")
-        )
+        problemResponse(internalErrorProblem)
       )
     })
   ), { global: true })
@@ -73,10 +64,16 @@ interface Claimed {
   all: boolean
 }
 
+/** The first segment of a path (or of a request target, whose query and fragment it stops at). */
 const firstSegment = (path: string): string => {
-  const rest = path.startsWith("/") ? path.slice(1) : path
-  const end = rest.indexOf("/")
-  return end === -1 ? rest : rest.slice(0, end)
+  const start = path.startsWith("/") ? 1 : 0
+  let end = start
+  while (end < path.length) {
+    const c = path.charCodeAt(end)
+    if (c === 47 /* / */ || c === 63 /* ? */ || c === 35 /* # */) break
+    end++
+  }
+  return path.slice(start, end)
 }
 
 const claim = (claimed: Claimed, path: string) => {
@@ -127,13 +124,7 @@ class GatewayNodeServer extends Server {
       const request = args[0] as IncomingMessage
       const url = request.url ?? ""
       if (url.startsWith("/")) {
-        let end = 1
-        while (end < url.length) {
-          const c = url.charCodeAt(end)
-          if (c === 47 /* / */ || c === 63 /* ? */ || c === 35 /* # */) break
-          end++
-        }
-        const segment = url.slice(1, end)
+        const segment = firstSegment(url)
         if (
           segment.length > 0 && !segment.includes("%") && !segment.includes(";") &&
           !this.claimed.segments.has(segment.toLowerCase())

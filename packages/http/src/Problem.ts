@@ -5,6 +5,7 @@
  */
 import { HttpServerResponse } from "@effect/platform"
 import type { Refusal } from "@tollgate/core"
+import type { ServerResponse } from "node:http"
 
 export const problemContentType = "application/problem+json"
 
@@ -33,6 +34,40 @@ export const problemResponse = (
   headers: Record<string, string> = {}
 ): HttpServerResponse.HttpServerResponse =>
   HttpServerResponse.unsafeJson(problem, { status: problem.status, contentType: problemContentType, headers })
+
+/** A path the gateway will not match or forward: it could be read two ways. */
+export const invalidPathProblem = makeProblem(
+  400,
+  "invalid_path",
+  "Invalid path",
+  "The path has dot segments, encoded separators or bad escapes"
+)
+
+/** A defect: logged with its cause, never shown to the caller. */
+export const internalErrorProblem = makeProblem(
+  500,
+  "internal_error",
+  "Internal error",
+  "The gateway failed to answer this request"
+)
+
+/**
+ * `problem` written to Node's response, for the proxy (which answers without the platform's
+ * response objects); a response already begun is cut off instead.
+ */
+export const writeProblem = (response: ServerResponse, problem: Problem, headers: Record<string, string> = {}) => {
+  if (response.headersSent) {
+    response.destroy()
+    return
+  }
+  const body = JSON.stringify(problem)
+  response.writeHead(problem.status, {
+    ...headers,
+    "content-type": problemContentType,
+    "content-length": String(Buffer.byteLength(body))
+  })
+  response.end(body)
+}
 
 /** Where a caller short of credit goes to buy more (the consumer API's top-up endpoint). */
 export const topUpPath = "/v1/topups"

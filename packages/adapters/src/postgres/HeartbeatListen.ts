@@ -33,7 +33,7 @@ export interface HeartbeatOptions {
 }
 
 /** The channel the heartbeats of `channel`'s listeners go on; other listeners of `channel` never see them. */
-export const heartbeatChannel = (channel: string): string => `${channel}_heartbeat`
+const heartbeatChannel = (channel: string): string => `${channel}_heartbeat`
 
 /**
  * The payloads notified on `channel`, failing with {@link ListenerDeaf} once the listening

@@ -27,7 +27,7 @@ import type { Dispatcher } from "undici"
 import { Agent } from "undici"
 import { creditsCharged, degradedDecisions, proxyLatency, proxyRefusals, proxyRequests } from "../Metrics.js"
 import type { Problem } from "../Problem.js"
-import { makeProblem, problemContentType, refusalProblem } from "../Problem.js"
+import { internalErrorProblem, invalidPathProblem, makeProblem, refusalProblem, writeProblem } from "../Problem.js"
 import { callerResponseHeaders, upstreamRequestHeaders } from "./ForwardHeaders.js"
 import { Isolation } from "./Isolation.js"
 import { rateLimitHeaders } from "./RateLimitHeaders.js"
@@ -167,7 +167,7 @@ export type NodeProxyHandler = (request: IncomingMessage, response: ServerRespon
 
 const count = (route: string, status: number) => requestsOf(route, String(status)).unsafeUpdate(1, [])
 
-/** Writes a problem document, or drops the connection if an answer was already begun. */
+/** Answers with a problem document, counted as a refusal. */
 const sendProblem = (
   response: ServerResponse,
   problem: Problem,
@@ -176,27 +176,8 @@ const sendProblem = (
 ) => {
   refusalsOf(problem.code).unsafeUpdate(1, [])
   count(route, problem.status)
-  if (response.headersSent) {
-    response.destroy()
-    return
-  }
-  const body = JSON.stringify(problem)
-  response.writeHead(problem.status, {
-    ...headers,
-    "content-type": problemContentType,
-    "content-length": String(Buffer.byteLength(body))
-  })
-  response.end(body)
+  writeProblem(response, problem, headers)
 }
-
-const invalidPath = makeProblem(
-  400,
-  "invalid_path",
-  "Invalid path",
-  "The path has dot segments, encoded separators or bad escapes"
-)
-
-const internalError = makeProblem(500, "internal_error", "Internal error", "The gateway failed to answer this request")
 
 /** Resolves once the response is finished or its connection closed. */
 const closed = (response: ServerResponse) =>
@@ -231,7 +212,7 @@ export const makeMeteredProxy = Effect.gen(function*() {
     const pathAndQuery = incoming.url ?? "/"
     const q = pathAndQuery.indexOf("?")
     const path = q === -1 ? pathAndQuery : pathAndQuery.slice(0, q)
-    if (!isSafePath(path)) return sendProblem(response, invalidPath, idHeaders)
+    if (!isSafePath(path)) return sendProblem(response, invalidPathProblem, idHeaders)
     const query = new URLSearchParams(q === -1 ? "" : pathAndQuery.slice(q + 1))
 
     // a caller who goes away before the answer is not charged
@@ -284,7 +265,7 @@ export const makeMeteredProxy = Effect.gen(function*() {
     // breaker how the exchange went; a call that failed because its caller went away says
     // nothing about the upstream (and must not let a caller open a breaker for every tenant).
     let settled = false
-    const settleOnce = async (call: CallOutcome, upstreamOk?: boolean) => {
+    const settleCall = async (call: CallOutcome, upstreamOk?: boolean) => {
       const settling = settle(ticket, call)
       const outcome = await run(
         upstreamOk === undefined
@@ -303,7 +284,7 @@ export const makeMeteredProxy = Effect.gen(function*() {
     }
     try {
       if (callerGone) {
-        await settleOnce({ status: 0, latencyMs: Date.now() - startedAt })
+        await settleCall({ status: 0, latencyMs: Date.now() - startedAt })
         release()
         return
       }
@@ -336,12 +317,12 @@ export const makeMeteredProxy = Effect.gen(function*() {
         const latencyMs = Date.now() - startedAt
         if (callerGone || incoming.errored !== null || !incoming.complete && incoming.destroyed) {
           // the caller's upload ended early: its failure, not the upstream's
-          await settleOnce({ status: 0, latencyMs })
+          await settleCall({ status: 0, latencyMs })
           release()
           return
         }
         const failure = classify(error)
-        const s = await settleOnce({ status: 0, latencyMs }, false)
+        const s = await settleCall({ status: 0, latencyMs }, false)
         release()
         await run(Effect.logWarning(`upstream ${failure.kind}`, route.id, failure.message))
         const problem = failure.kind === "timeout"
@@ -371,14 +352,14 @@ export const makeMeteredProxy = Effect.gen(function*() {
       const upstreamOk = sent.statusCode < 500
       if (callerGone) {
         dropBody()
-        await settleOnce({ status: 0, latencyMs }, upstreamOk)
+        await settleCall({ status: 0, latencyMs }, upstreamOk)
         release()
         return
       }
       const reportedCost = route.costHeader === undefined
         ? undefined
         : parseCost(sent.headers[route.costHeader.toLowerCase()])
-      const settlement = await settleOnce({ status: sent.statusCode, latencyMs, reportedCost }, upstreamOk)
+      const settlement = await settleCall({ status: sent.statusCode, latencyMs, reportedCost }, upstreamOk)
       if (settlement._tag === "Left") {
         // the ledger did not answer: the hold is left to expire, so the caller is not charged,
         // and the upstream's answer is not handed out for free
@@ -417,7 +398,7 @@ export const makeMeteredProxy = Effect.gen(function*() {
       return closed(response)
     } catch (error) {
       dropBody()
-      if (!settled) await settleOnce({ status: 0, latencyMs: 0 }).catch(() => undefined)
+      if (!settled) await settleCall({ status: 0, latencyMs: 0 }).catch(() => undefined)
       release()
       throw error
     }
@@ -426,7 +407,7 @@ export const makeMeteredProxy = Effect.gen(function*() {
   return (incoming: IncomingMessage, response: ServerResponse): Promise<void> =>
     serve(incoming, response).catch((error) =>
       run(Effect.logError("proxy failed", Cause.pretty(Cause.die(error)))).then(() =>
-        sendProblem(response, internalError, {})
+        sendProblem(response, internalErrorProblem, {})
       )
     )
 }) satisfies Effect.Effect<NodeProxyHandler, never, Gateway | Isolation | UpstreamAgent>

@@ -6,8 +6,8 @@
 import { HttpServer } from "@effect/platform"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { SandboxPaymentProviderLive } from "@tollgate/adapters"
-import type { Credits, IdempotencyKey, ProjectId, RouteId } from "@tollgate/core"
-import { Catalog, KeyIssuer, Ledger, Route, seedDemoCatalog } from "@tollgate/core"
+import type { Credits, ProjectId, RouteId } from "@tollgate/core"
+import { Catalog, Ledger, Route } from "@tollgate/core"
 import { Effect, Layer, ManagedRuntime, Option, Redacted } from "effect"
 import { AdminToken } from "../../src/api/AdminToken.js"
 import { BillingSettings } from "../../src/api/BillingSettings.js"
@@ -16,6 +16,7 @@ import { WebhookSecrets } from "../../src/api/WebhookSecrets.js"
 import { gatewayServer, serverUrl, UseCasesLive } from "../../src/GatewayServer.js"
 import { chargedHeader, requestIdHeader } from "../../src/proxy/MeteredProxy.js"
 import { memoryStack } from "../../src/Stack.js"
+import { demoTenant } from "../support/Tenant.js"
 import type { UpstreamProcess } from "../support/Upstream.js"
 import { startUpstreamProcess } from "../support/Upstream.js"
 
@@ -43,7 +44,7 @@ describe("which requests the proxy serves", () => {
     base = serverUrl((await runtime.runPromise(HttpServer.HttpServer)).address)
     const upstreamUrl = upstream.url
     key = await runtime.runPromise(Effect.gen(function*() {
-      yield* seedDemoCatalog(upstreamUrl, Date.now())
+      const secret = yield* demoTenant(upstreamUrl, project, 100)
       // every path the API does not serve is metered and sent upstream
       yield* (yield* Catalog).putRoute(
         new Route({
@@ -55,13 +56,7 @@ describe("which requests the proxy serves", () => {
           price: 1 as Credits
         })
       )
-      yield* (yield* Ledger).grant({
-        idempotencyKey: "dispatch-grant" as IdempotencyKey,
-        projectId: project,
-        amount: 100 as Credits,
-        source: "promotion"
-      })
-      return (yield* (yield* KeyIssuer).issue(project, "test")).secret
+      return secret
     }))
   })
   afterAll(async () => {

@@ -6,11 +6,12 @@
 import { HttpServer } from "@effect/platform"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { makeMemoryLedger } from "@tollgate/adapters/memory/index"
-import type { Credits, IdempotencyKey, ProjectId } from "@tollgate/core"
-import { KeyIssuer, Ledger, LedgerUnavailable, seedDemoCatalog } from "@tollgate/core"
+import type { ProjectId } from "@tollgate/core"
+import { Ledger, LedgerUnavailable } from "@tollgate/core"
 import { Effect, Layer, ManagedRuntime } from "effect"
 import { gatewayServer, serverUrl, UseCasesLive } from "../../src/GatewayServer.js"
 import { memoryStack } from "../../src/Stack.js"
+import { demoTenant } from "../support/Tenant.js"
 import type { UpstreamProcess } from "../support/Upstream.js"
 import { startUpstreamProcess } from "../support/Upstream.js"
 
@@ -44,16 +45,7 @@ describe("gateway when the ledger fails at settlement", () => {
       )
     )
     base = serverUrl((await runtime.runPromise(HttpServer.HttpServer)).address)
-    key = await runtime.runPromise(Effect.gen(function*() {
-      yield* seedDemoCatalog(upstream!.url, Date.now())
-      yield* (yield* Ledger).grant({
-        idempotencyKey: "settle-outage-grant" as IdempotencyKey,
-        projectId: project,
-        amount: 100 as Credits,
-        source: "promotion"
-      })
-      return (yield* (yield* KeyIssuer).issue(project, "test")).secret
-    }))
+    key = await runtime.runPromise(demoTenant(upstream.url, project, 100))
   })
   afterAll(async () => {
     await runtime?.dispose()
