@@ -3,19 +3,21 @@
  * own and does not report it when that connection drops (a server restart, a failover, an idle
  * timeout in a proxy, `pg_terminate_backend`): the stream simply stops delivering, for ever.
  *
- * Here each subscription listens through a client of its own (one connection) on the channel
- * and on a heartbeat channel, and every `intervalMs` a fresh token is notified on the heartbeat
- * channel through the main pool. If that token has not come back within `timeoutMs`, the stream
- * fails with {@link ListenerDeaf} at once; its consumer subscribes again, on a new connection.
- * The old client is closed in the background: on a connection that died silently, even its
- * `UNLISTEN` can hang until TCP gives up, and nothing waits for it. Notices sent while the
- * listener was deaf are lost, as with any `LISTEN`: a consumer that must not miss one needs
- * another way to catch up.
+ * Here each subscription listens on a `pg` connection of its own (the main client's settings,
+ * TCP keep-alive, a 5 s connect timeout) on the channel and on a heartbeat channel, and every
+ * `intervalMs` a fresh token is notified on the heartbeat channel through the main pool. If that
+ * token has not come back within `timeoutMs`, or the connection reports an error or ends, the
+ * stream fails with {@link ListenerDeaf} at once; its consumer subscribes again, on a new
+ * connection. The old connection's socket is destroyed, not closed politely: on a connection that
+ * died silently even `UNLISTEN` or a close would wait until TCP gives up. Its error listener
+ * stays for good, so a late error from the server (the connection being terminated while it
+ * closes) is never an uncaught one. Notices sent while the listener was deaf are lost, as with
+ * any `LISTEN`: a consumer that must not miss one needs another way to catch up.
  */
-import * as Reactivity from "@effect/experimental/Reactivity"
 import { PgClient } from "@effect/sql-pg"
-import { Cause, Clock, Data, Duration, Effect, Exit, Fiber, Queue, Scope, Stream } from "effect"
+import { Clock, Data, Duration, Effect, Queue, Redacted, Stream } from "effect"
 import { randomUUID } from "node:crypto"
+import pg from "pg"
 
 export class ListenerDeaf extends Data.TaggedError("ListenerDeaf")<{ readonly channel: string }> {}
 
@@ -34,6 +36,21 @@ export interface HeartbeatOptions {
 
 /** The channel the heartbeats of `channel`'s listeners go on; other listeners of `channel` never see them. */
 const heartbeatChannel = (channel: string): string => `${channel}_heartbeat`
+
+/** A `pg` connection with the settings of `config`, the main client's. */
+const connectionOf = (config: PgClient.PgClientConfig) =>
+  new pg.Client({
+    ...(config.url === undefined ? {} : { connectionString: Redacted.value(config.url) }),
+    ...(config.username === undefined ? {} : { user: config.username }),
+    ...(config.host === undefined ? {} : { host: config.host }),
+    ...(config.port === undefined ? {} : { port: config.port }),
+    ...(config.database === undefined ? {} : { database: config.database }),
+    ...(config.password === undefined ? {} : { password: Redacted.value(config.password) }),
+    ...(config.ssl === undefined ? {} : { ssl: config.ssl }),
+    application_name: `${config.applicationName ?? "tollgate"} (listen)`,
+    connectionTimeoutMillis: 5_000,
+    keepAlive: true
+  })
 
 /**
  * The payloads notified on `channel`, failing with {@link ListenerDeaf} once the listening
@@ -56,31 +73,43 @@ export const listenWithHeartbeat = (
         let heard = 0
         const started = yield* Clock.currentTimeMillis
         const payloads = yield* Queue.unbounded<string>()
+        // set once the connection reports an error or ends: it will not hear again
+        let broken = false
 
-        // the listening client lives in a scope of its own, closed in the background (see above)
-        const connection = yield* Scope.make()
-        yield* Effect.addFinalizer(() => Effect.forkDaemon(Scope.close(connection, Exit.void)))
-        // the pool's own connection (opened to check the server) closes after a second; the
-        // listening connection is the one that stays; neither waits for ever to connect
-        const listener = yield* PgClient.make({
-          ...client.config,
-          maxConnections: 1,
-          idleTimeout: Duration.seconds(1),
-          connectTimeout: Duration.seconds(5)
-        }).pipe(
-          Scope.extend(connection),
-          Effect.provide(Reactivity.layer),
-          Effect.mapError(() => deafError)
-        )
-        const listening = yield* Stream.merge(
-          listener.listen(channel).pipe(Stream.mapEffect((payload) => Queue.offer(payloads, payload))),
-          listener.listen(beats).pipe(Stream.tap((payload) =>
-            Effect.sync(() => {
-              const at = payload.lastIndexOf(":")
-              if (payload.slice(0, at) === token) heard = Math.max(heard, Number(payload.slice(at + 1)))
+        const connection = yield* Effect.acquireRelease(
+          Effect.sync(() => {
+            const conn = connectionOf(client.config)
+            conn.on("error", () => {
+              broken = true
             })
-          ))
-        ).pipe(Stream.runDrain, Effect.forkIn(connection))
+            conn.on("end", () => {
+              broken = true
+            })
+            conn.on("notification", ({ channel: on, payload }) => {
+              if (payload === undefined) return
+              if (on === channel) Queue.unsafeOffer(payloads, payload)
+              else if (on === beats) {
+                const at = payload.lastIndexOf(":")
+                if (payload.slice(0, at) === token) heard = Math.max(heard, Number(payload.slice(at + 1)))
+              }
+            })
+            return conn
+          }),
+          (conn) =>
+            Effect.sync(() => {
+              conn.removeAllListeners("notification") // no UNLISTEN or polite close: on a dead connection either would wait for TCP
+              ;(conn as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream
+                ?.destroy?.()
+            })
+        )
+        yield* Effect.tryPromise({
+          try: async () => {
+            await connection.connect()
+            await connection.query(`LISTEN ${pg.escapeIdentifier(channel)}`)
+            await connection.query(`LISTEN ${pg.escapeIdentifier(beats)}`)
+          },
+          catch: () => deafError
+        })
 
         const deaf = Effect.gen(function*() {
           for (;;) {
@@ -92,20 +121,14 @@ export const listenWithHeartbeat = (
               Effect.timeout(client`SELECT pg_notify(${beats}, ${`${token}:${sent}`})`, Duration.millis(timeout))
             )
             yield* Effect.sleep(Duration.millis(timeout))
+            if (broken) return yield* deafError
             if (heard >= sent) continue
             if (heard === 0 && (yield* Clock.currentTimeMillis) - started < startup) continue
             return yield* deafError
           }
         })
-        // the listening fiber only ever ends by failing (it could not LISTEN, or its connection broke)
-        const broken = Effect.zipRight(Effect.exit(Fiber.join(listening)), Effect.fail(deafError))
 
-        return Stream.fromQueue(payloads).pipe(
-          Stream.interruptWhen(Effect.raceFirst(deaf, broken)),
-          Stream.catchAllCause((cause) =>
-            Cause.isInterruptedOnly(cause) ? Stream.failCause(cause as Cause.Cause<never>) : Stream.fail(deafError)
-          )
-        )
+        return Stream.fromQueue(payloads).pipe(Stream.interruptWhen(deaf))
       }).pipe(Effect.catchAll((error) => Effect.succeed(Stream.fail(error))))
     )
   })
