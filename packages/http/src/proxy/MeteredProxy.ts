@@ -25,7 +25,14 @@ import { Cause, Context, Effect, Layer, Metric, Runtime } from "effect"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { Dispatcher } from "undici"
 import { Agent } from "undici"
-import { creditsCharged, degradedDecisions, proxyLatency, proxyRefusals, proxyRequests } from "../Metrics.js"
+import {
+  boundMetric,
+  creditsChargedKey,
+  degradedDecisionsKey,
+  proxyLatencyKey,
+  proxyRefusalsKey,
+  proxyRequestsKey
+} from "../Metrics.js"
 import type { Problem } from "../Problem.js"
 import { internalErrorProblem, invalidPathProblem, makeProblem, refusalProblem, writeProblem } from "../Problem.js"
 import { callerResponseHeaders, upstreamRequestHeaders } from "./ForwardHeaders.js"
@@ -137,8 +144,8 @@ const hasBody = (method: string, headers: Record<string, string | Array<string> 
     (headers["content-length"] !== undefined && headers["content-length"] !== "0"))
 
 /**
- * A metric with its tags, made once per distinct tag values: tagging builds and hashes a new
- * metric key, which cost a few per cent of a call's CPU when done on every call.
+ * A metric with its tags, made once per distinct tag values (see `boundMetric`: tagging on every
+ * update builds and hashes a new metric key each time).
  */
 const taggedOnce = <M>(tag: (...values: Array<string>) => M) => {
   const made = new Map<string, M>()
@@ -154,13 +161,11 @@ const taggedOnce = <M>(tag: (...values: Array<string>) => M) => {
   }
 }
 
-const requestsOf = taggedOnce((route, status) =>
-  Metric.tagged(Metric.tagged(proxyRequests, "route", route!), "status", status!)
-)
-const refusalsOf = taggedOnce((code) => Metric.tagged(proxyRefusals, "code", code!))
-const chargedOf = taggedOnce((route) => Metric.tagged(creditsCharged, "route", route!))
-const latencyOf = taggedOnce((route) => Metric.tagged(proxyLatency, "route", route!))
-const degradedOf = taggedOnce((decision) => Metric.tagged(degradedDecisions, "decision", decision!))
+const requestsOf = taggedOnce((route, status) => boundMetric(proxyRequestsKey, ["route", route!], ["status", status!]))
+const refusalsOf = taggedOnce((code) => boundMetric(proxyRefusalsKey, ["code", code!]))
+const chargedOf = taggedOnce((route) => boundMetric(creditsChargedKey, ["route", route!]))
+const latencyOf = taggedOnce((route) => boundMetric(proxyLatencyKey, ["route", route!]))
+const degradedOf = taggedOnce((decision) => boundMetric(degradedDecisionsKey, ["decision", decision!]))
 
 /** A handler of Node's request and response; it answers every request it is given. */
 export type NodeProxyHandler = (request: IncomingMessage, response: ServerResponse) => Promise<void>
