@@ -50,7 +50,8 @@ export const makeGroupCommit = <P, A, E>(
       while (!closed && running.size < workers && queue.length > 0) {
         const group = queue.length <= maxSize ? queue : queue.slice(0, maxSize)
         queue = queue.length <= maxSize ? [] : queue.slice(maxSize)
-        const fiber = runFork(write(group.map((p) => p.params)))
+        // suspended: a write that throws while being built is a defect of its group, not of the caller
+        const fiber = runFork(Effect.suspend(() => write(group.map((p) => p.params))))
         running.add(fiber)
         fiber.addObserver((exit) => {
           running.delete(fiber)

@@ -52,6 +52,22 @@ describe("group commit", () => {
       assert.strictEqual(yield* commit(5), 5)
     }))
 
+  it.scoped("a write that throws while it is being built is a defect of its group; the next group still runs", () =>
+    Effect.gen(function*() {
+      let throwing = true
+      const commit = yield* makeGroupCommit(
+        (group: ReadonlyArray<number>) => {
+          if (throwing) throw new Error("cannot encode")
+          return Effect.succeed(group.map((n) => Exit.succeed(n)))
+        },
+        { maxSize: 8, workers: 1 }
+      )
+      const died = yield* Effect.exit(commit(1))
+      assert.isTrue(Exit.isFailure(died) && died.cause._tag === "Die")
+      throwing = false
+      assert.strictEqual(yield* commit(2), 2)
+    }))
+
   it.scopedLive("at most `workers` groups are under way; the rest wait and go together", () =>
     Effect.gen(function*() {
       const release = yield* Deferred.make<void>()
