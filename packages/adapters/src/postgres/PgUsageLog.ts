@@ -27,6 +27,25 @@ const UsageRow = Schema.Struct({
   limiter: LimiterDecision
 })
 
+/** A usage record as its row: the record is validated when made, so this only renames. */
+const toRow = (usage: typeof UsageRecord.Encoded): typeof UsageRow.Type => ({
+  request_id: usage.requestId,
+  at: usage.at,
+  project_id: usage.projectId,
+  key_id: usage.keyId,
+  plan_id: usage.planId,
+  plan_version: usage.planVersion,
+  route_id: usage.routeId,
+  category: usage.category,
+  dataset_id: usage.datasetId ?? null,
+  status: usage.status,
+  outcome: usage.outcome,
+  refusal: usage.refusal ?? null,
+  latency_ms: usage.latencyMs,
+  credits: usage.credits,
+  limiter: usage.limiter
+})
+
 const UsageFromRow = Schema.transform(UsageRow, UsageRecord, {
   strict: true,
   decode: (row) => ({
@@ -46,26 +65,7 @@ const UsageFromRow = Schema.transform(UsageRow, UsageRecord, {
     credits: row.credits,
     limiter: row.limiter
   }),
-  encode: (usage) => toRow(usage)
-})
-
-/** A usage record as its row: the record is validated when made, so this only renames. */
-const toRow = (usage: typeof UsageRecord.Encoded): typeof UsageRow.Type => ({
-  request_id: usage.requestId,
-  at: usage.at,
-  project_id: usage.projectId,
-  key_id: usage.keyId,
-  plan_id: usage.planId,
-  plan_version: usage.planVersion,
-  route_id: usage.routeId,
-  category: usage.category,
-  dataset_id: usage.datasetId ?? null,
-  status: usage.status,
-  outcome: usage.outcome,
-  refusal: usage.refusal ?? null,
-  latency_ms: usage.latencyMs,
-  credits: usage.credits,
-  limiter: usage.limiter
+  encode: toRow
 })
 
 const decodeUsage = Schema.decodeUnknown(Schema.Array(UsageFromRow))

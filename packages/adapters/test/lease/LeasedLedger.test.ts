@@ -473,6 +473,25 @@ const suite = <R>(
 suite("memory", makeMemoryLedger, (body) => Effect.scoped(body))
 
 /**
+ * A purchase of 500 granted through `store`, 20 calls of 5 served through `calls` (100 spent) and
+ * one more call of 5 held and still in flight.
+ */
+const spentWithCallInFlight = (store: Api, calls: Api) =>
+  Effect.gen(function*() {
+    const p = projectId()
+    const purchase = key("purchase")
+    yield* store.grant({ idempotencyKey: purchase, projectId: p, amount: cr(500), source: "purchase" })
+    for (let i = 0; i < 20; i++) yield* call(calls, p, 5)
+    const inFlight = yield* calls.hold({
+      idempotencyKey: key("h"),
+      projectId: p,
+      amount: cr(5),
+      expiresAt: Date.now() + 60_000
+    })
+    return { p, purchase, inFlight }
+  })
+
+/**
  * A refund of a purchase of 500 of which 100 is spent, while a call in flight holds 5 of its own
  * and its upstream then fails (the hold is voided 300 ms into the refund), on the store `makeStore`
  * builds with a withdrawal wait of `waitMs`.
@@ -480,16 +499,7 @@ suite("memory", makeMemoryLedger, (body) => Effect.scoped(body))
 const refundWithCallInFlight = <E, R>(makeStore: (waitMs: number) => Effect.Effect<Api, E, R>, waitMs: number) =>
   Effect.gen(function*() {
     const store = yield* makeStore(waitMs)
-    const p = projectId()
-    const purchase = key("purchase")
-    yield* store.grant({ idempotencyKey: purchase, projectId: p, amount: cr(500), source: "purchase" })
-    for (let i = 0; i < 20; i++) yield* call(store, p, 5)
-    const inFlight = yield* store.hold({
-      idempotencyKey: key("h"),
-      projectId: p,
-      amount: cr(5),
-      expiresAt: Date.now() + 60_000
-    })
+    const { inFlight, p, purchase } = yield* spentWithCallInFlight(store, store)
     yield* Effect.forkScoped(
       Effect.delay(store.void({ idempotencyKey: key("v"), holdId: inFlight.hold.id }), "300 millis")
     )
@@ -595,16 +605,7 @@ describe.skipIf(!postgresAvailable)("two gateways leasing from one wallet on Pos
         }
       )
       const store = yield* makePgLedgerBatched({ maxSize: 8, workers: 2 }, { pendingHoldsWaitMs: 3_000 })
-      const p = projectId()
-      const purchase = key("purchase")
-      yield* store.grant({ idempotencyKey: purchase, projectId: p, amount: cr(500), source: "purchase" })
-      for (let i = 0; i < 20; i++) yield* call(gateway, p, 5)
-      const inFlight = yield* gateway.hold({
-        idempotencyKey: key("h"),
-        projectId: p,
-        amount: cr(5),
-        expiresAt: Date.now() + 60_000
-      })
+      const { inFlight, p, purchase } = yield* spentWithCallInFlight(store, gateway)
       assert.isAtMost((yield* store.balance(p)).available, 500 - 100 - 80)
       // LISTEN is set up by then
       yield* Effect.sleep("300 millis")
