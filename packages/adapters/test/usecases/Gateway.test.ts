@@ -17,7 +17,7 @@ import {
   Route,
   UsageLog
 } from "@tollgate/core"
-import { Effect, Exit, Layer, Option, TestClock } from "effect"
+import { Effect, Exit, Fiber, Layer, Option, TestClock } from "effect"
 import { makeMemoryLedger } from "../../src/memory/MemoryLedger.js"
 import { sumOfAccounts } from "../contracts/LedgerContract.js"
 import { call, demoTenant, useCases, UseCasesLive } from "./support.js"
@@ -27,6 +27,25 @@ const refusal = <A, E>(exit: Exit.Exit<A, E>) =>
 
 const usageOf = (projectId: ProjectId) =>
   Effect.flatMap(UsageLog, (u) => u.list({ projectId, from: 0, to: Number.MAX_SAFE_INTEGER }, { limit: 100 }))
+
+/** The in-memory ledger with some of its operations replaced (each given the real ledger). */
+const memoryLedgerWith = (
+  change: (ledger: Ledger["Type"]) => Partial<Ledger["Type"]>
+) => Layer.effect(Ledger, Effect.map(makeMemoryLedger, (ledger) => ({ ...ledger, ...change(ledger) })))
+
+/**
+ * Runs `effect` while the test clock moves forward in steps of 5 ms until it ends (at most
+ * `limitMs`): a single adjustment can pass before a forked fiber has begun to sleep.
+ */
+const withClockRunning = <A, E, R>(effect: Effect.Effect<A, E, R>, limitMs = 2_000) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.fork(effect)
+    for (let t = 0; t < limitMs; t += 5) {
+      if (Option.isSome(yield* Fiber.poll(fiber))) break
+      yield* TestClock.adjust("5 millis")
+    }
+    return yield* Fiber.await(fiber)
+  })
 
 describe("Gateway.admit and settle", () => {
   it.effect("refuses missing, malformed, unknown and revoked keys with 401 codes before any lookup succeeds", () =>
@@ -260,14 +279,10 @@ describe("Gateway.admit and settle", () => {
 
   it.effect("a balance the ledger cannot read after the capture leaves the call settled and charged", () => {
     let balanceDown = false
-    const FlakyBalance = Layer.effect(
-      Ledger,
-      Effect.map(makeMemoryLedger, (ledger) => ({
-        ...ledger,
-        balance: (projectId: ProjectId) =>
-          balanceDown ? Effect.fail(new LedgerUnavailable({ message: "read replica down" })) : ledger.balance(projectId)
-      }))
-    )
+    const FlakyBalance = memoryLedgerWith((ledger) => ({
+      balance: (projectId: ProjectId) =>
+        balanceDown ? Effect.fail(new LedgerUnavailable({ message: "read replica down" })) : ledger.balance(projectId)
+    }))
     return Effect.gen(function*() {
       const gateway = yield* Gateway
       const { projectId, secret } = yield* demoTenant("basic", 100)
@@ -283,39 +298,31 @@ describe("Gateway.admit and settle", () => {
   it.effect("a brief ledger outage is retried (four attempts, 10, 20 and 40 ms apart); a longer one refuses and moves nothing", () => {
     let failures = 0
     const attempts: Array<number> = []
-    const FlakyHolds = Layer.effect(
-      Ledger,
-      Effect.map(makeMemoryLedger, (ledger) => ({
-        ...ledger,
-        hold: (request: Parameters<typeof ledger.hold>[0]) =>
-          Effect.flatMap(TestClock.currentTimeMillis, (now) => {
-            attempts.push(now)
-            if (failures > 0) {
-              failures--
-              return Effect.fail(new LedgerUnavailable({ message: "primary failing over" }))
-            }
-            return ledger.hold(request)
-          })
-      }))
-    )
+    const FlakyHolds = memoryLedgerWith((ledger) => ({
+      hold: (request: Parameters<typeof ledger.hold>[0]) =>
+        Effect.flatMap(TestClock.currentTimeMillis, (now) => {
+          attempts.push(now)
+          if (failures > 0) {
+            failures--
+            return Effect.fail(new LedgerUnavailable({ message: "primary failing over" }))
+          }
+          return ledger.hold(request)
+        })
+    }))
     return Effect.gen(function*() {
       const gateway = yield* Gateway
       const { projectId, secret } = yield* demoTenant("basic", 100)
       const before = (yield* (yield* Ledger).balance(projectId)).balance
 
       failures = 3
-      const admitted = yield* Effect.fork(gateway.admit(call(secret, "GET", "/api/search?q=x")))
-      yield* TestClock.adjust("100 millis")
-      const ticket = yield* admitted.await
+      const ticket = yield* withClockRunning(gateway.admit(call(secret, "GET", "/api/search?q=x")))
       assert.isTrue(Exit.isSuccess(ticket))
       const start = attempts[0]!
       assert.deepStrictEqual(attempts.map((t) => t - start), [0, 10, 30, 70])
 
       attempts.length = 0
       failures = 4
-      const refused = yield* Effect.fork(gateway.admit(call(secret, "GET", "/api/search?q=y")))
-      yield* TestClock.adjust("1 second")
-      const exit = yield* refused.await
+      const exit = yield* withClockRunning(gateway.admit(call(secret, "GET", "/api/search?q=y")))
       assert.strictEqual(attempts.length, 4)
       assert.deepStrictEqual([refusal(exit)?._tag, refusal(exit)?.code], [
         "DependencyUnavailable",
@@ -324,6 +331,36 @@ describe("Gateway.admit and settle", () => {
       if (Exit.isSuccess(ticket)) yield* gateway.settle(ticket.value, { status: 500, latencyMs: 1 })
       assert.strictEqual((yield* (yield* Ledger).balance(projectId)).balance, before)
     }).pipe(Effect.provide(useCases(FlakyHolds)))
+  })
+
+  it.effect("a capture whose answer was lost after it committed is retried under its key and charges once", () => {
+    let lost = 0
+    const captureKeys: Array<string> = []
+    const LostAnswers = memoryLedgerWith((ledger) => ({
+      capture: (request: Parameters<typeof ledger.capture>[0]) =>
+        Effect.flatMap(ledger.capture(request), (result) => {
+          captureKeys.push(request.idempotencyKey)
+          if (lost > 0) {
+            lost--
+            return Effect.fail(new LedgerUnavailable({ message: "connection reset after commit" }))
+          }
+          return Effect.succeed(result)
+        })
+    }))
+    return Effect.gen(function*() {
+      const gateway = yield* Gateway
+      const { projectId, secret } = yield* demoTenant("basic", 100)
+      const ticket = yield* gateway.admit(call(secret, "GET", "/api/search?q=x"))
+      lost = 2
+      const settled = yield* Effect.flatten(withClockRunning(gateway.settle(ticket, { status: 200, latencyMs: 3 })))
+      assert.deepStrictEqual([settled.outcome, settled.charged], ["captured", ticket.price])
+      assert.strictEqual(captureKeys.length, 3)
+      assert.strictEqual(new Set(captureKeys).size, 1)
+      const ledger = yield* Ledger
+      assert.strictEqual((yield* ledger.balance(projectId)).balance, 100 - ticket.price)
+      assert.strictEqual(yield* ledger.accountBalance(revenueAccount), BigInt(ticket.price))
+      assert.strictEqual(yield* sumOfAccounts(ledger), 0n)
+    }).pipe(Effect.provide(useCases(LostAnswers)))
   })
 
   it.effect("concurrent calls can never together overspend a wallet", () =>
